@@ -1,0 +1,5 @@
+"""Allow `python -m drkit`."""
+
+from drkit.cli import main
+
+main()

@@ -1,0 +1,9 @@
+"""Simulated Argo CD endpoints: applicationsets (to be written)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def handlers(sim: Any) -> dict[str, Any]:
+    return {}

@@ -1,0 +1,16 @@
+"""Shared fixtures: a fresh Argo CD simulator over real HTTP, and moto's S3 server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from drkit.testing import Simulator
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    """A fresh simulated Argo CD instance on 127.0.0.1, with its controller running."""
+    with Simulator() as instance:
+        yield instance
