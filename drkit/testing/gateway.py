@@ -34,10 +34,23 @@ UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS, UNAUTHENTICATED = 12, 13, 14, 1
 
 # grpc-gateway v1.16 runtime.HTTPStatusFromCode (API-NOTES §1.3)
 HTTP_STATUS = {
-    0: 200, CANCELED: 408, UNKNOWN: 500, INVALID_ARGUMENT: 400, DEADLINE_EXCEEDED: 504, NOT_FOUND: 404,
-    ALREADY_EXISTS: 409, PERMISSION_DENIED: 403, RESOURCE_EXHAUSTED: 429, FAILED_PRECONDITION: 400,
-    ABORTED: 409, OUT_OF_RANGE: 400, UNIMPLEMENTED: 501, INTERNAL: 500, UNAVAILABLE: 503,
-    DATA_LOSS: 500, UNAUTHENTICATED: 401,
+    0: 200,
+    CANCELED: 408,
+    UNKNOWN: 500,
+    INVALID_ARGUMENT: 400,
+    DEADLINE_EXCEEDED: 504,
+    NOT_FOUND: 404,
+    ALREADY_EXISTS: 409,
+    PERMISSION_DENIED: 403,
+    RESOURCE_EXHAUSTED: 429,
+    FAILED_PRECONDITION: 400,
+    ABORTED: 409,
+    OUT_OF_RANGE: 400,
+    UNIMPLEMENTED: 501,
+    INTERNAL: 500,
+    UNAVAILABLE: 503,
+    DATA_LOSS: 500,
+    UNAUTHENTICATED: 401,
 }
 
 # bug21955Workaround: these path parameters are taken raw and then url.QueryUnescape'd (API-NOTES §1.1).
@@ -181,7 +194,7 @@ class Gateway:
                 allowed = True
                 continue
             unescape = unquote_plus if raw_path.startswith(QUERY_UNESCAPED_PREFIXES) else unquote
-            return route, {n: unescape(v) for n, v in zip(route.names, m.groups())}
+            return route, {n: unescape(v) for n, v in zip(route.names, m.groups(), strict=True)}
         return 405 if allowed else 404
 
     def token_of(self, headers: dict[str, str]) -> str:
@@ -207,9 +220,9 @@ class Gateway:
         raw_path = split.path
         with self._lock:
             self.requests.append((method, raw_path))
-        if method != "GET" and raw_path.startswith("/api/"):
-            if headers.get("content-type", "").lower() != "application/json":
-                return Response("Invalid content type", 415, {"Content-Type": "text/plain; charset=utf-8"})
+        content_type = headers.get("content-type", "").lower()
+        if method != "GET" and raw_path.startswith("/api/") and content_type != "application/json":
+            return Response("Invalid content type", 415, {"Content-Type": "text/plain; charset=utf-8"})
         found = self.match(method, raw_path)
         if isinstance(found, int):
             text = "Not Found" if found == 404 else "Method Not Allowed"

@@ -31,11 +31,20 @@ from drkit.testing.gateway import (
 
 # Handler modules, each exposing handlers(sim) -> {operationId: handler}.
 MODULES = (
-    "session", "applications", "applicationsets", "projects",
-    "repositories", "clusters", "certificates", "gpgkeys",
+    "session",
+    "applications",
+    "applicationsets",
+    "projects",
+    "repositories",
+    "clusters",
+    "certificates",
+    "gpgkeys",
 )
 PUBLIC_OPERATIONS = {
-    "VersionService_Version", "SettingsService_Get", "SessionService_Create", "SessionService_GetUserInfo",
+    "VersionService_Version",
+    "SettingsService_Get",
+    "SessionService_Create",
+    "SessionService_GetUserInfo",
 }
 DEFAULT_PROJECT_SPEC = {
     "sourceRepos": ["*"],
@@ -223,7 +232,7 @@ class Simulator:
         _, project, role = sub.split(":", 2)
         with self.lock:
             proj = self.projects.get(project)
-            items = ((proj or {}).get("status", {}).get("jwtTokensByRole", {}).get(role, {}).get("items", []))
+            items = (proj or {}).get("status", {}).get("jwtTokensByRole", {}).get(role, {}).get("items", [])
             token_id = claims.get("jti") or str(claims.get("iat"))
             if not any(t.get("id") == token_id for t in items):
                 raise GrpcError(UNAUTHENTICATED, f"invalid session: {sub} token has been revoked or does not exist")
@@ -232,8 +241,10 @@ class Simulator:
         """RBAC: does `subject` (a JWT sub like `admin:apiKey`) hold resource/action on obj?"""
         user = subject if subject.startswith("proj:") else subject.split(":", 1)[0]
         for res, act, pattern in self.policies.get(user, []):
-            if fnmatch.fnmatchcase(resource, res) and fnmatch.fnmatchcase(action, act) and fnmatch.fnmatchcase(
-                obj, pattern
+            if (
+                fnmatch.fnmatchcase(resource, res)
+                and fnmatch.fnmatchcase(action, act)
+                and fnmatch.fnmatchcase(obj, pattern)
             ):
                 return True
         return False
@@ -281,4 +292,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
