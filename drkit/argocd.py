@@ -1,0 +1,222 @@
+"""The Argo CD REST API client: one session, auth, timeouts, bounded retries with backoff, typed errors.
+
+No other drkit module imports requests. The token lives only in the session's headers: it is never part of a
+URL, a message or a repr.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from drkit import __version__
+from drkit.errors import ApiError, AuthError, ConfigError, ConnectionFailed, NotFound, PermissionDenied
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+def server_url(server: str, *, plaintext: bool = False) -> str:
+    """`--server` as the argocd CLI takes it (https://h[:p], http://h:p, or bare h[:p]) as a base URL."""
+    server = server.strip().rstrip("/")
+    if not server:
+        raise ConfigError("no Argo CD server given", hint="pass --server or set ARGOCD_SERVER")
+    if "://" not in server:
+        server = ("http://" if plaintext else "https://") + server
+    parts = urlsplit(server)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--server {server!r} is not https://host[:port], http://host:port or host[:port]")
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def quote_id(value: str) -> str:
+    """A URL used as a path parameter, percent-encoded whole as Argo CD requires (API-NOTES §1.1)."""
+    return quote(value, safe="")
+
+
+class Client:
+    """A client for one Argo CD API server."""
+
+    def __init__(
+        self,
+        server: str,
+        token: str,
+        *,
+        plaintext: bool = False,
+        insecure: bool = False,
+        ca_bundle: str | None = None,
+        timeout: float = 30.0,
+        retries: int = 5,
+        retry_budget: float = 60.0,
+        pool_size: int = 32,
+    ) -> None:
+        self.base = server_url(server, plaintext=plaintext)
+        self.timeout = timeout
+        self.retries = retries
+        self.retry_budget = retry_budget
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.verify = False if insecure else (ca_bundle or True)
+        self.session.headers["User-Agent"] = f"drkit/{__version__}"
+        self.session.headers["Accept"] = "application/json"
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+        if insecure:
+            import urllib3
+
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+    def __repr__(self) -> str:
+        return f"Client({self.base!r})"
+
+    @classmethod
+    def login(cls, server: str, username: str, password: str, **options: Any) -> Client:
+        """A client holding a session token from `POST /api/v1/session`."""
+        anonymous = cls(server, "", **options)
+        answer = anonymous.request("POST", "/api/v1/session", body={"username": username, "password": password})
+        return cls(server, answer["token"], **options)
+
+    # verbs --------------------------------------------------------------------------------------------
+
+    def get(self, path: str, params: dict[str, Any] | None = None, *, timeout: float | None = None) -> Any:
+        return self.request("GET", path, params=params, timeout=timeout)
+
+    def post(self, path: str, body: Any, params: dict[str, Any] | None = None) -> Any:
+        return self.request("POST", path, body=body, params=params)
+
+    def put(self, path: str, body: Any, params: dict[str, Any] | None = None) -> Any:
+        return self.request("PUT", path, body=body, params=params)
+
+    def delete(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return self.request("DELETE", path, body=None, params=params)
+
+    def items(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """A list endpoint's items; `null` or a missing `items` is an empty list (API-NOTES §1.4)."""
+        return (self.get(path, params) or {}).get("items") or []
+
+    def version(self) -> str:
+        """The server's Argo CD version, e.g. `v3.5.1+abc`, or "" when it hides it."""
+        return self.get("/api/version").get("Version", "")
+
+    # the one place a request is made -------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Send one API call with retries on transient failures; return the decoded JSON answer."""
+        headers = {}
+        if method != "GET":  # Argo CD answers 415 to any non-GET without exactly this (API-NOTES §1.1)
+            headers["Content-Type"] = "application/json"
+        data = None if body is None else _json(body)
+        if method != "GET" and data is None:
+            data = b""
+        deadline = time.monotonic() + self.retry_budget
+        for attempt in range(self.retries + 1):
+            wait = None
+            try:
+                resp = self.session.request(
+                    method,
+                    self.base + path,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    timeout=timeout or self.timeout,
+                )
+            except requests.RequestException as err:
+                failure: Exception = err
+            else:
+                if resp.status_code not in RETRY_STATUSES:
+                    return self._answer(method, path, resp)
+                failure = _error(method, path, resp)
+                wait = _retry_after(resp)
+            if attempt == self.retries:
+                break
+            wait = wait if wait is not None else _backoff(attempt)
+            if time.monotonic() + wait > deadline:
+                break
+            time.sleep(wait)
+        if isinstance(failure, ApiError):
+            raise failure
+        raise ConnectionFailed(
+            f"{method} {path}: could not reach Argo CD at {self.base} ({type(failure).__name__}: "
+            f"{_describe(failure)}) after {attempt + 1} attempt(s)",
+            hint="check --server, the network path and TLS (--insecure, --plaintext, a CA bundle)",
+        )
+
+    def _answer(self, method: str, path: str, resp: requests.Response) -> Any:
+        if resp.status_code >= 400:
+            raise _error(method, path, resp)
+        if not resp.content:
+            return {}
+        try:
+            return resp.json()
+        except ValueError:
+            raise ApiError(
+                f"{method} {path}: Argo CD answered HTTP {resp.status_code} with a body that is not JSON",
+                status=resp.status_code,
+                hint="is --server pointing at the Argo CD API server (not its UI behind a proxy)?",
+            ) from None
+
+
+def _json(body: Any) -> bytes:
+    import json
+
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential backoff with full jitter: 0..min(8, 0.25*2^n) seconds."""
+    return random.uniform(0, min(8.0, 0.25 * 2**attempt))
+
+
+def _retry_after(resp: requests.Response) -> float | None:
+    value = resp.headers.get("Retry-After", "")
+    try:
+        return min(float(value), 30.0)
+    except ValueError:
+        return None
+
+
+def _describe(err: Exception) -> str:
+    text = str(err)
+    return text if len(text) < 300 else text[:300] + "..."
+
+
+def _error(method: str, path: str, resp: requests.Response) -> ApiError:
+    """A typed error carrying Argo CD's own message (API-NOTES §1.3)."""
+    grpc_code = None
+    try:
+        body = resp.json()
+        message = body.get("message") or body.get("error") or ""
+        grpc_code = body.get("code")
+    except ValueError:
+        message = resp.text.strip()[:300]
+    status = resp.status_code
+    text = f"{method} {path}: Argo CD answered HTTP {status}" + (f": {message}" if message else "")
+    cls, hint = ApiError, None
+    if status == 401:
+        cls = AuthError
+        hint = (
+            "the token was refused: check --auth-token / ARGOCD_AUTH_TOKEN; a token from another Argo CD "
+            "instance (or before a reinstall) is never valid on this one"
+        )
+    elif status == 403:
+        cls = PermissionDenied
+        hint = "the token's account lacks this RBAC permission, or the object does not exist"
+    elif status == 404:
+        cls = NotFound
+    elif status == 415:
+        hint = "drkit sent a request Argo CD does not accept; please report this"
+    return cls(text, status=status, grpc_code=grpc_code, api_message=message, hint=hint)
