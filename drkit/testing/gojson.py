@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 
 # Fields that are pointers in Argo CD's Go types: their zero value is kept, not omitted.
-POINTER_FIELDS = frozenset({"enabled", "shard", "selfHeal", "allowEmpty"})
+POINTER_FIELDS = frozenset({"enabled", "shard"})
 # Go types whose JSON form is arbitrary JSON (custom MarshalJSON), whatever swagger shows.
 ANY_JSON = frozenset({"runtimeRawExtension", "v1JSON", "protobufAny"})
 
