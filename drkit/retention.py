@@ -1,0 +1,98 @@
+"""Backup retention: which backups a keep-last/daily/weekly/monthly policy keeps, and deleting the rest.
+
+The policy is restic's `forget`: each rule keeps the newest backup of each of its last N periods; a backup
+kept by any rule stays. Incomplete exports (no manifest) older than the newest complete backup are deleted
+too: they are debris, never restorable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from drkit.backup import MANIFEST, list_backups
+from drkit.errors import ConfigError
+from drkit.store import Store
+
+
+@dataclass(frozen=True)
+class Policy:
+    last: int = 0
+    daily: int = 0
+    weekly: int = 0
+    monthly: int = 0
+
+    def empty(self) -> bool:
+        return not (self.last or self.daily or self.weekly or self.monthly)
+
+
+@dataclass
+class PruneResult:
+    kept: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kept": self.kept, "deleted": self.deleted, "dry_run": self.dry_run}
+
+
+def _period(backup_id: str, rule: str) -> str:
+    at = datetime.strptime(backup_id[:16], "%Y%m%dT%H%M%SZ")
+    if rule == "daily":
+        return at.strftime("%Y-%m-%d")
+    if rule == "weekly":
+        year, week, _ = at.isocalendar()
+        return f"{year}-W{week:02d}"
+    return at.strftime("%Y-%m")
+
+
+def keep(backup_ids: list[str], policy: Policy) -> set[str]:
+    """The ids a policy keeps, from ids sorted newest first."""
+    kept = set(backup_ids[: policy.last])
+    for rule, count in (("daily", policy.daily), ("weekly", policy.weekly), ("monthly", policy.monthly)):
+        seen: list[str] = []
+        for backup_id in backup_ids:
+            period = _period(backup_id, rule)
+            if period not in seen:
+                if len(seen) == count:
+                    break
+                seen.append(period)
+                kept.add(backup_id)
+    return kept
+
+
+def prune(store: Store, instance: str, policy: Policy, *, dry_run: bool = False) -> PruneResult:
+    """Delete the backups the policy does not keep; a policy that keeps nothing is refused."""
+    if policy.empty():
+        raise ConfigError(
+            "refusing to prune with no --keep-* rule: that would delete every backup",
+            hint="give at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly",
+        )
+    complete = [b.backup_id for b in list_backups(store, instance)]
+    kept = keep(complete, policy)
+    newest = complete[0] if complete else ""
+    folders = [n.rstrip("/") for n in store.list(f"{instance}/") if n.endswith("/")]
+    debris = [b for b in folders if b not in complete and b < newest]
+    doomed = sorted((set(complete) - kept) | set(debris), reverse=True)
+    if not dry_run:
+        for backup_id in doomed:
+            _delete_backup(store, f"{instance}/{backup_id}")
+    return PruneResult(sorted(kept, reverse=True), doomed, dry_run)
+
+
+def _delete_backup(store: Store, prefix: str) -> None:
+    """Delete the manifest first, so a half-deleted backup is never taken for a complete one."""
+    store.delete(f"{prefix}/{MANIFEST}")
+    for key in _walk(store, prefix + "/"):
+        store.delete(key)
+
+
+def _walk(store: Store, prefix: str) -> list[str]:
+    keys = []
+    for name in store.list(prefix):
+        if name.endswith("/"):
+            keys += _walk(store, prefix + name)
+        else:
+            keys.append(prefix + name)
+    return keys
