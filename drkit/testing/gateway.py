@@ -54,6 +54,8 @@ HTTP_STATUS = {
 }
 
 # bug21955Workaround: these path parameters are taken raw and then url.QueryUnescape'd (API-NOTES §1.1).
+# Routes whose last parameter is `{x=**}` in the proto (swagger shows a plain `{x}`).
+GREEDY_TEMPLATES = frozenset({"/api/v1/account/can-i/{resource}/{action}/{subresource}"})
 QUERY_UNESCAPED_PREFIXES = ("/api/v1/clusters/", "/api/v1/repositories/", "/api/v1/repocreds/")
 
 
@@ -128,6 +130,8 @@ def load_routes() -> list[Route]:
     for template, methods in gojson.swagger()["paths"].items():
         names = re.findall(r"{([^}]+)}", template)
         regex = re.sub(r"{[^}]+}", "([^/]+)", re.escape(template).replace(r"\{", "{").replace(r"\}", "}"))
+        if template in GREEDY_TEMPLATES:  # the proto says {param=**}: the last parameter spans slashes
+            regex = regex[: regex.rindex("([^/]+)")] + "(.+)"
         for method, op in methods.items():
             body = next((p["schema"] for p in op.get("parameters", []) if p["in"] == "body"), None)
             routes.append(Route(method.upper(), re.compile(f"^{regex}$"), names, op["operationId"], body, template))
@@ -152,9 +156,13 @@ class Faults:
     def __post_init__(self) -> None:
         self._rng.seed(self.seed)
 
+    def applies(self, path: str) -> bool:
+        """Does this request's path match `path_pattern` (always, when it is empty)?"""
+        return not self.path_pattern or re.search(self.path_pattern, path) is not None
+
     def pick(self, path: str) -> str:
         """Which fault hits this request: '', 'drop', '503' or '429'."""
-        if self.path_pattern and not re.search(self.path_pattern, path):
+        if not self.applies(path):
             return ""
         roll = self._rng.random()
         for name, share in (("drop", self.drop), ("503", self.error_503), ("429", self.error_429)):
@@ -281,9 +289,10 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         faults = gateway.faults
-        if faults.latency:
+        path = urlsplit(self.path).path
+        if faults.latency and faults.applies(path):
             time.sleep(faults.latency)
-        fault = faults.pick(urlsplit(self.path).path)
+        fault = faults.pick(path)
         if fault == "drop":
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
