@@ -102,6 +102,12 @@ class Simulator:
         self.unreachable: set[str] = set()  # repo URLs and cluster servers whose connection test fails
         self.unhealthy: set[str] = set()  # app names the controller never makes Healthy
         self.reconcile_seconds = reconcile_seconds
+        # Watch journal: (seq, kind, type, object) of every app/appset write; stored objects are never
+        # mutated in place (writers replace them), so a journal entry stays a faithful snapshot.
+        self.journal: list[tuple[int, str, str, dict[str, Any]]] = []
+        self._journal_base = 1  # seq of journal[0]
+        self._seq = 0
+        self.pending: set[tuple[str, tuple[str, str]]] = set()  # controller work: (kind, key)
         self.gateway = Gateway(self.authenticate, PUBLIC_OPERATIONS)
         for name in MODULES:
             module = importlib.import_module(f"drkit.testing.{name}")
@@ -191,6 +197,28 @@ class Simulator:
 
     def notify(self) -> None:
         with self.changed:
+            self.changed.notify_all()
+
+    def emit(self, kind: str, event: str, obj: dict[str, Any]) -> None:
+        """Record a watch event (kind 'app' or 'appset', event ADDED/MODIFIED/DELETED) and wake watchers."""
+        with self.changed:
+            self._seq += 1
+            self.journal.append((self._seq, kind, event, obj))
+            if len(self.journal) > 200_000:
+                drop = len(self.journal) // 2
+                del self.journal[:drop]
+                self._journal_base += drop
+            self.changed.notify_all()
+
+    def events_since(self, seq: int) -> tuple[int, list[tuple[int, str, str, dict[str, Any]]]]:
+        """Journal entries after `seq`, and the newest seq; call with the lock held."""
+        start = max(0, seq + 1 - self._journal_base)
+        return self._seq, self.journal[start:]
+
+    def wake(self, kind: str, key: tuple[str, str]) -> None:
+        """Ask the simulated controllers to look at one object ('app' or 'appset')."""
+        with self.changed:
+            self.pending.add((kind, key))
             self.changed.notify_all()
 
     # auth ----------------------------------------------------------------------------------------------
