@@ -53,6 +53,7 @@ FIELDS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 CERTIFICATE_FIELDS = ("serverName", "certType", "certSubType", "certData")
 _REFERENCE_FORMS = "a string, {env: NAME}, {file: PATH} or {aws-secretsmanager: SECRET_ID, key: FIELD}"
+_URL_PASSWORD = re.compile(r"^([a-z][a-z0-9+.\-]*://[^/@:]*):[^/@]*@", re.IGNORECASE)
 _SSH_URL = re.compile(r"^(ssh://)?([^/:]*?)@[^@]+$")
 _SSH_KEY_TYPE = re.compile(r"^(ssh-|ecdsa-|sk-)[a-z0-9@.\-]+$")
 
@@ -94,6 +95,11 @@ def same_url(a: str, b: str) -> bool:
     """True when two repo URLs name the same repository, as Argo CD's `git.SameURL` decides."""
     left, right = normalize_repo_url(a), normalize_repo_url(b)
     return bool(left) and left == right
+
+
+def redact_url(url: str) -> str:
+    """A URL fit for a message: a password in its user info replaced by `***`."""
+    return _URL_PASSWORD.sub(r"\1:***@", url)
 
 
 def normalize_server(server: str) -> str:
@@ -159,18 +165,21 @@ class Credentials:
         fields = self._lookup(kind, identity)
         if fields is None:
             return merged
-        target = merged.setdefault("config", {}) if kind == "clusters" else merged
-        _merge(target, _reveal(fields))
+        if kind == "clusters" and not isinstance(merged.get("config"), dict):
+            merged["config"] = {}
+        _merge(merged["config"] if kind == "clusters" else merged, _reveal(fields))
         return merged
 
     def unused(self) -> list[str]:
         """Entries no lookup asked for, as `section "key"`: most likely a URL typo."""
         with self._lock:
             used = set(self._used)
-        return [f'{s} "{k}"' for s, entries in self._sections.items() for k in entries if (s, k) not in used]
+        return [
+            f'{s} "{redact_url(k)}"' for s, entries in self._sections.items() for k in entries if (s, k) not in used
+        ]
 
     def __repr__(self) -> str:
-        keys = {name: list(entries) for name, entries in self._sections.items()}
+        keys = {name: [redact_url(k) for k in entries] for name, entries in self._sections.items()}
         servers = [c.server_name for c in self._certificates]
         return f"Credentials(repositories={keys['repositories']!r}, repocreds={keys['repocreds']!r}, " \
             f"clusters={keys['clusters']!r}, certificates={servers!r})"  # fmt: skip
@@ -376,7 +385,7 @@ def _section(res: _Resolver, name: str, raw: Any) -> dict[str, dict[str, Any]]:
     entries: dict[str, dict[str, Any]] = {}
     seen: dict[str, str] = {}
     for key, raw_fields in raw.items():
-        where = f'{name} "{key}"'
+        where = f'{name} "{redact_url(str(key))}"'
         if not isinstance(key, str) or not key.strip():
             res.problem(where, "the key must be a URL")
             continue
@@ -384,7 +393,7 @@ def _section(res: _Resolver, name: str, raw: Any) -> dict[str, dict[str, Any]]:
             res.problem(where, "the key must be the cluster's server URL, such as https://10.0.0.1:6443")
         identity = _identity(name, key)
         if identity in seen:
-            res.problem(where, f'is the same URL as "{seen[identity]}" for Argo CD; keep one entry')
+            res.problem(where, f'is the same URL as "{redact_url(seen[identity])}" for Argo CD; keep one entry')
             continue
         seen[identity] = key
         fields = _fields(res, where, "", raw_fields, FIELDS[name])
@@ -456,7 +465,7 @@ def _certificate(res: _Resolver, index: int, raw: Any) -> Certificate | None:
 def _ssh_key(res: _Resolver, where: str, server: str, data: str, sub_type: str) -> tuple[str, str] | None:
     """The (subtype, key data) of `ssh-ed25519 AAAA...` or a whole known_hosts line `host ssh-ed25519 AAAA...`."""
     tokens = data.split()
-    if len(tokens) >= 3 and _SSH_KEY_TYPE.match(tokens[1]) and not _SSH_KEY_TYPE.match(tokens[0]):
+    if len(tokens) >= 3 and _SSH_KEY_TYPE.match(tokens[1]):  # key data is base64, so never matches a key type
         hosts, tokens = tokens[0], tokens[1:]
         if not hosts.startswith("|") and server not in hosts.split(","):
             return res.problem(where, f"is a known_hosts line for {hosts}, not for serverName {server}")

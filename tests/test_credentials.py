@@ -385,12 +385,18 @@ def test_https_certificate_is_base64_encoded_for_the_api(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(
     "data",
-    [f"ssh-ed25519 {ED25519}", f"github.com ssh-ed25519 {ED25519}", f"github.com,140.82.1.1 ssh-ed25519 {ED25519} c"],
+    [
+        f"ssh-ed25519 {ED25519}",
+        f"ssh-ed25519 {ED25519} a comment",
+        f"ssh-gw.example.com ssh-ed25519 {ED25519}",
+        f"github.com,ssh-gw.example.com ssh-ed25519 {ED25519} comment",
+    ],
 )
 def test_ssh_key_or_known_hosts_line_gives_subtype_and_key(tmp_path: Path, data: str) -> None:
-    (cert,) = load_certificates(tmp_path, f'  - {{serverName: github.com, certType: ssh, certData: "{data}"}}')
+    entry = f'  - {{serverName: ssh-gw.example.com, certType: ssh, certData: "{data}"}}'
+    (cert,) = load_certificates(tmp_path, entry)
     assert cert.api_item() == {
-        "serverName": "github.com",
+        "serverName": "ssh-gw.example.com",
         "certType": "ssh",
         "certSubType": "ssh-ed25519",
         "certData": base64.b64encode(ED25519.encode()).decode(),
@@ -643,3 +649,20 @@ def test_aws_fetcher_raises_credential_error_naming_the_secret(aws: Callable[[st
     assert "secretsmanager:GetSecretValue" not in str(info.value)  # not found is not a permission problem
     aws("there", SECRET)
     assert fetch("there") == SECRET
+
+
+def test_passwords_in_url_keys_are_redacted(tmp_path: Path) -> None:
+    url = f"https://bot:{SECRET}@git.example.com/team/app.git"
+    message = problems(
+        tmp_path, f"repositories:\n  {url}: {{password: {{env: NOPE}}}}\n  {url.upper()}: {{username: x}}"
+    )
+    assert 'repositories "https://bot:***@git.example.com/team/app.git" password: environment variable NOPE' in message
+    assert SECRET.upper() not in message
+    creds = load(write(tmp_path, f"repositories: {{{url}: {{username: bot}}}}"), env={}, fetch_secret=None)
+    assert SECRET not in repr(creds) + " ".join(creds.unused())
+    assert creds.unused() == ['repositories "https://bot:***@git.example.com/team/app.git"']
+
+
+def test_merge_into_cluster_with_a_null_config(creds: Credentials) -> None:
+    merged = creds.merge_into("clusters", "https://10.0.0.1:6443", {"server": "https://10.0.0.1:6443", "config": None})
+    assert merged["config"]["bearerToken"] == SECRET
