@@ -1,0 +1,96 @@
+"""Seed a simulator with a document of API bodies, loaded through the simulator's own handlers.
+
+A seed document is YAML/JSON with these optional keys, each a list of exactly what a client would POST:
+`certificates` (entries of the `{"items": [...]}` body, certData base64), `gpgkeys` (`{"keyData": armored}`),
+`repocreds`, `repositories`, `clusters` (secrets included), `projects` (AppProjects), `applicationsets`,
+`applications`. Plus `settings: {app_namespaces: [...]}` to enable apps in more namespaces, and per
+application an optional top-level `x-synced: true` to start it Synced/Healthy instead of OutOfSync/Missing.
+
+Going through `sim.gateway.handle` means a seed obeys the same validation as a client; `sim.seed` and
+`python -m drkit.testing.sim --seed demo` both use `load`.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# (document key, API path), in API-NOTES §5 restore order
+KINDS: tuple[tuple[str, str], ...] = (
+    ("certificates", "/api/v1/certificates?upsert=true"),
+    ("gpgkeys", "/api/v1/gpgkeys"),
+    ("repocreds", "/api/v1/repocreds"),
+    ("repositories", "/api/v1/repositories"),
+    ("clusters", "/api/v1/clusters"),
+    ("projects", "/api/v1/projects"),
+    ("applicationsets", "/api/v1/applicationsets"),
+    ("applications", "/api/v1/applications?validate=false"),
+)
+SYNCED = "x-synced"
+
+
+class SeedError(RuntimeError):
+    """The simulator refused a seed object; the message names the object and quotes the API's answer."""
+
+
+def read(name_or_path: str) -> dict[str, Any]:
+    """The seed document named 'demo' (packaged demo.yaml) or stored at a YAML/JSON path."""
+    if name_or_path == "demo":
+        text = resources.files("drkit.testing").joinpath("demo.yaml").read_text()
+    else:
+        text = Path(name_or_path).read_text()
+    document = yaml.safe_load(text) or {}
+    if not isinstance(document, dict):
+        raise SeedError(f"seed {name_or_path}: the document must be a mapping of kinds to lists")
+    return document
+
+
+def _name(kind: str, item: dict[str, Any]) -> str:
+    """A human name for an item in error messages (never a secret)."""
+    if kind in ("repocreds", "repositories"):
+        return str(item.get("url") or item.get("repo"))
+    if kind == "clusters":
+        return str(item.get("server"))
+    if kind == "certificates":
+        return f"{item.get('serverName')} ({item.get('certType')}/{item.get('certSubType', '')})"
+    if kind == "gpgkeys":
+        return "GPG key"
+    meta = item.get("metadata", {})
+    namespace = meta.get("namespace")
+    return f"{namespace}/{meta.get('name')}" if namespace else str(meta.get("name"))
+
+
+def _post(sim: Any, kind: str, path: str, body: Any, label: str) -> Any:
+    headers = {"authorization": f"Bearer {sim.token}", "content-type": "application/json"}
+    response = sim.gateway.handle("POST", path, headers, json.dumps(body).encode())
+    if response.status != 200:
+        answer = response.body.get("message") if isinstance(response.body, dict) else response.body
+        raise SeedError(f"seed {kind} {label}: the simulator answered {response.status}: {answer}")
+    return response.body
+
+
+def load(sim: Any, document: dict[str, Any]) -> None:
+    """Create every object of `document` through the API handlers, in restore order; raise SeedError on refusal."""
+    from drkit.testing.controller import mark_synced
+
+    namespaces = (document.get("settings") or {}).get("app_namespaces") or []
+    for namespace in namespaces:
+        if namespace not in sim.app_namespaces:
+            sim.app_namespaces.append(namespace)
+    for kind, path in KINDS:
+        items = document.get(kind) or []
+        if kind == "certificates" and items:
+            _post(sim, kind, path, {"items": items}, f"{len(items)} entries")
+            continue
+        for item in items:
+            item = dict(item)
+            synced = bool(item.pop(SYNCED, False))
+            body = {"project": item, "upsert": True} if kind == "projects" else item
+            stored = _post(sim, kind, path, body, _name(kind, item))
+            if kind == "applications" and synced:
+                meta = stored["metadata"]
+                mark_synced(sim, (meta["namespace"], meta["name"]))
