@@ -404,7 +404,7 @@ def _section(res: _Resolver, name: str, raw: Any) -> dict[str, dict[str, Any]]:
 
 def _fields(res: _Resolver, where: str, path: str, raw: Any, schema: dict[str, Any]) -> dict[str, Any] | None:
     if not isinstance(raw, Mapping) or not raw:
-        res.problem(f"{where} {path}".rstrip(), "must be a non-empty mapping of Argo CD field names to values")
+        res.problem(f"{where} {path}".rstrip(". "), "must be a non-empty mapping of Argo CD field names to values")
         return None
     out: dict[str, Any] = {}
     for name, value in raw.items():
@@ -525,8 +525,9 @@ def aws_secret_fetcher() -> Callable[[str], str]:
 
 
 def _aws_hint(code: str) -> str:
+    """The next step for a Secrets Manager error code."""
     if code == "ResourceNotFoundException":
         return "check the secret id and the region (AWS_REGION)"
-    if code in ("AccessDeniedException", "AccessDenied", "UnrecognizedClientException"):
+    if code in ("AccessDeniedException", "AccessDenied", "UnrecognizedClientException", "KMSAccessDeniedException"):
         return "grant secretsmanager:GetSecretValue on it (and kms:Decrypt for its key) to the role drkit runs as"
     return "check the secret id, the region (AWS_REGION) and the IAM permission secretsmanager:GetSecretValue"

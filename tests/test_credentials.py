@@ -18,6 +18,7 @@ from drkit.credentials import (
     Certificate,
     Credentials,
     Secret,
+    _aws_hint,
     aws_secret_fetcher,
     load,
     normalize_repo_url,
@@ -583,7 +584,9 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], None]:
+def aws(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str, str], None]:
     """Point boto3's standard chain at moto; returns a function that creates a secret."""
     for name, value in {
         "AWS_ENDPOINT_URL": moto_endpoint,
@@ -592,6 +595,8 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, s
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path_factory.mktemp("aws") / "none"))  # no profile region leaks in
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path_factory.mktemp("aws") / "none"))
     for name in ("AWS_PROFILE", "AWS_REGION", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     client = boto3.client("secretsmanager")
@@ -666,3 +671,19 @@ def test_passwords_in_url_keys_are_redacted(tmp_path: Path) -> None:
 def test_merge_into_cluster_with_a_null_config(creds: Credentials) -> None:
     merged = creds.merge_into("clusters", "https://10.0.0.1:6443", {"server": "https://10.0.0.1:6443", "config": None})
     assert merged["config"]["bearerToken"] == SECRET
+
+
+def test_aws_fetcher_without_a_region_says_so(aws: Callable[[str, str], None], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    with pytest.raises(CredentialError, match="secret prod/git: no AWS region is configured; set AWS_REGION"):
+        aws_secret_fetcher()("prod/git")
+
+
+@pytest.mark.parametrize("code", ["AccessDeniedException", "KMSAccessDeniedException", "ThrottlingException"])
+def test_aws_refusals_name_the_iam_permission(code: str) -> None:
+    assert "secretsmanager:GetSecretValue" in _aws_hint(code)
+
+
+def test_nested_section_that_is_not_a_mapping(tmp_path: Path) -> None:
+    message = problems(tmp_path, "clusters: {https://c: {tlsClientConfig: yes-please}}")
+    assert 'clusters "https://c" tlsClientConfig: must be a non-empty mapping' in message
