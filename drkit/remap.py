@@ -1,0 +1,274 @@
+"""Before the plan: `--app`/`--project` selection with its dependency closure, then `--remap-cluster`/`--remap-repo`.
+
+Pure: `select()` returns the chosen objects and what they need; `remap()` returns new objects and how often each
+rule matched. A rule that matches nothing is refused before anything is written, so a typo in a URL cannot silently
+restore onto the old cluster or repository.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from drkit.credentials import normalize_repo_url, normalize_server, same_url
+from drkit.errors import ConfigError
+from drkit.kinds import RESTORE_ORDER, generated_by
+
+Objects = dict[str, list[dict[str, Any]]]
+
+
+def parse_rules(pairs: Iterable[str], flag: str) -> dict[str, str]:
+    """`OLD=NEW` strings (as given to `flag`) as a mapping; a bad form or a repeated OLD is a ConfigError."""
+    rules: dict[str, str] = {}
+    for pair in pairs:
+        old, sep, new = pair.partition("=")
+        old, new = old.strip(), new.strip()
+        if not sep or not old or not new:
+            raise ConfigError(f"{flag} {pair!r} is not OLD=NEW", hint=f"for example {flag} {_example(flag)}")
+        if old in rules and rules[old] != new:
+            raise ConfigError(f"{flag} {old} is given twice, to {rules[old]} and to {new}; keep one")
+        rules[old] = new
+    return rules
+
+
+def _example(flag: str) -> str:
+    if "cluster" in flag:
+        return "https://10.0.0.1:6443=https://10.9.0.1:6443"
+    return "https://git.old.example.com/=https://git.new.example.com/"
+
+
+@dataclass
+class RemapResult:
+    """The remapped objects and, per rule `OLD=NEW`, how many values it rewrote."""
+
+    objects: Objects
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class _Rules:
+    """Cluster and repo rules with their match counters and the values seen, for near-miss hints."""
+
+    def __init__(self, clusters: dict[str, str], repos: dict[str, str]) -> None:
+        self.servers = {normalize_server(o): normalize_server(n) for o, n in clusters.items() if _is_url(o)}
+        self.names = {o: n for o, n in clusters.items() if not _is_url(o)}
+        self.repos = dict(repos)
+        self.hits: dict[tuple[str, str], int] = {}
+        self.seen: dict[str, set[str]] = {"server": set(), "name": set(), "repo": set()}
+
+    def _hit(self, what: str, old: str) -> None:
+        self.hits[(what, old)] = self.hits.get((what, old), 0) + 1
+
+    def server(self, value: str) -> str:
+        self.seen["server"].add(value)
+        new = self.servers.get(normalize_server(value))
+        if new is None:
+            return value
+        self._hit("server", normalize_server(value))
+        return new
+
+    def name(self, value: str) -> str:
+        self.seen["name"].add(value)
+        if value not in self.names:
+            return value
+        self._hit("name", value)
+        return self.names[value]
+
+    def repo(self, value: str, *, prefix_only: bool = False) -> str:
+        """A repo URL rewritten by an exact (SameURL) rule, or by a prefix rule (OLD ends with `/`)."""
+        self.seen["repo"].add(value)
+        for old, new in self.repos.items():
+            if old.endswith("/"):
+                if value.lower().startswith(old.lower()):
+                    self._hit("repo", old)
+                    return new + value[len(old) :]
+            elif not prefix_only and normalize_repo_url(old) == normalize_repo_url(value):
+                self._hit("repo", old)
+                return new
+        return value
+
+    def repo_prefix(self, value: str) -> str:
+        """A credential template URL (itself a prefix): exact rules match it too, as a URL."""
+        self.seen["repo"].add(value)
+        for old, new in self.repos.items():
+            if not old.endswith("/") and normalize_repo_url(old) == normalize_repo_url(value):
+                self._hit("repo", old)
+                return new
+        return self.repo(value, prefix_only=True)
+
+    def unmatched(self) -> list[str]:
+        problems = []
+        for old, new in self.servers.items():
+            if ("server", old) not in self.hits:
+                problems.append(_miss("--remap-cluster", old, new, self.seen["server"] | self.seen["name"]))
+        for old, new in self.names.items():
+            if ("name", old) not in self.hits:
+                problems.append(_miss("--remap-cluster", old, new, self.seen["name"] | self.seen["server"]))
+        for old, new in self.repos.items():
+            if ("repo", old) not in self.hits:
+                problems.append(_miss("--remap-repo", old, new, self.seen["repo"]))
+        return problems
+
+    def counts(self) -> dict[str, int]:
+        out = {f"{o}={n}": self.hits.get(("server", o), 0) for o, n in self.servers.items()}
+        out |= {f"{o}={n}": self.hits.get(("name", o), 0) for o, n in self.names.items()}
+        return out | {f"{o}={n}": self.hits.get(("repo", o), 0) for o, n in self.repos.items()}
+
+
+def _is_url(value: str) -> bool:
+    return "://" in value
+
+
+def _miss(flag: str, old: str, new: str, seen: set[str]) -> str:
+    near = difflib.get_close_matches(old, sorted(v for v in seen if v), n=3, cutoff=0.5)
+    hint = f"near values in the backup: {', '.join(near)}" if near else "no similar value is in the backup"
+    return f"{flag} {old}={new} matches nothing ({hint})"
+
+
+def remap(objects: Objects, clusters: dict[str, str], repos: dict[str, str]) -> RemapResult:
+    """Apply cluster and repo rules everywhere their values occur; unmatched rules raise ConfigError."""
+    rules = _Rules(clusters, repos)
+    out: Objects = {}
+    for kind, docs in objects.items():
+        rewrite = _REWRITERS.get(kind)
+        out[kind] = [rewrite(rules, copy.deepcopy(d)) if rewrite else copy.deepcopy(d) for d in docs]
+    problems = rules.unmatched()
+    if problems:
+        raise ConfigError(
+            "remap rule(s) match nothing: " + "; ".join(problems),
+            hint="nothing was written; fix the rule (server URLs, cluster names and repo URLs as in the backup)",
+        )
+    return RemapResult(out, rules.counts())
+
+
+def _walk(rules: _Rules, node: Any, key: str = "") -> Any:
+    """Rewrite `repoURL` values and `destination` server/name anywhere in an app or appset spec."""
+    if isinstance(node, list):
+        return [_walk(rules, item, key) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for k, v in node.items():
+        if k == "repoURL" and isinstance(v, str):
+            out[k] = rules.repo(v)
+        elif key == "destination" and k == "server" and isinstance(v, str):
+            out[k] = rules.server(v)
+        elif key == "destination" and k == "name" and isinstance(v, str):
+            out[k] = rules.name(v)
+        else:
+            out[k] = _walk(rules, v, k)
+    return out
+
+
+def _app(rules: _Rules, doc: dict[str, Any]) -> dict[str, Any]:
+    doc["spec"] = _walk(rules, doc.get("spec", {}))
+    return doc
+
+
+def _project(rules: _Rules, doc: dict[str, Any]) -> dict[str, Any]:
+    spec = doc.get("spec", {})
+    if "sourceRepos" in spec:
+        spec["sourceRepos"] = [r if r == "*" else rules.repo(r) for r in spec["sourceRepos"]]
+    for dest in spec.get("destinations", []):
+        if dest.get("server") and dest["server"] != "*":
+            dest["server"] = rules.server(dest["server"])
+        if dest.get("name") and dest["name"] != "*":
+            dest["name"] = rules.name(dest["name"])
+    return doc
+
+
+def _repository(rules: _Rules, doc: dict[str, Any]) -> dict[str, Any]:
+    doc["repo"] = rules.repo(doc["repo"])
+    return doc
+
+
+def _repocreds(rules: _Rules, doc: dict[str, Any]) -> dict[str, Any]:
+    doc["url"] = rules.repo_prefix(doc["url"])
+    return doc
+
+
+def _cluster(rules: _Rules, doc: dict[str, Any]) -> dict[str, Any]:
+    doc["server"] = rules.server(doc["server"])
+    if doc.get("name"):
+        doc["name"] = rules.name(doc["name"])
+    return doc
+
+
+_REWRITERS = {
+    "applications": _app,
+    "applicationsets": _app,
+    "projects": _project,
+    "repositories": _repository,
+    "repocreds": _repocreds,
+    "clusters": _cluster,
+}
+
+
+# selection ----------------------------------------------------------------------------------------------------
+
+
+def select(objects: Objects, options: Any) -> Objects:
+    """The objects of `options.kinds` that `--app`/`--project` select, plus what those need (their closure)."""
+    chosen = {k: list(objects.get(k, [])) for k in RESTORE_ORDER if k in options.kinds}
+    if not options.apps and not options.projects:
+        return chosen
+    apps = [a for a in chosen.get("applications", []) if _app_selected(a, options)]
+    owners = {generated_by(a) for a in apps}
+    appsets = [s for s in chosen.get("applicationsets", []) if _appset_selected(s, options, owners)]
+    specs = [a.get("spec", {}) for a in apps] + [s.get("spec", {}).get("template", {}).get("spec", {}) for s in appsets]
+    projects = set(options.projects) | {s.get("project") or "default" for s in specs}
+    dests = [s.get("destination", {}) for s in specs]
+    servers = {normalize_server(d["server"]) for d in dests if d.get("server")}
+    names = {d["name"] for d in dests if d.get("name")}
+    repos = [src["repoURL"] for s in specs for src in sources_of(s) if src.get("repoURL")]
+    out: Objects = {k: [] for k in chosen}
+    for kind, docs in chosen.items():
+        if kind == "applications":
+            out[kind] = apps
+        elif kind == "applicationsets":
+            out[kind] = appsets
+        elif kind == "projects":
+            out[kind] = [p for p in docs if p["metadata"]["name"] in projects]
+        elif kind == "clusters":
+            out[kind] = [c for c in docs if normalize_server(c["server"]) in servers or c.get("name") in names]
+        elif kind == "repositories":
+            out[kind] = [r for r in docs if any(same_url(r["repo"], u) for u in repos)]
+        elif kind == "repocreds":
+            out[kind] = [c for c in docs if any(_prefixes(c["url"], u) for u in repos)]
+        else:
+            out[kind] = docs  # certificates and GPG keys: all of them when the kinds ask for them
+    return out
+
+
+def _app_selected(app: dict[str, Any], options: Any) -> bool:
+    meta = app.get("metadata", {})
+    qualified = f"{meta.get('namespace', '')}/{meta['name']}"
+    if options.apps and not any(
+        fnmatch.fnmatchcase(meta["name"], g) or fnmatch.fnmatchcase(qualified, g) for g in options.apps
+    ):
+        return False
+    return not options.projects or (app.get("spec", {}).get("project") or "default") in options.projects
+
+
+def _appset_selected(appset: dict[str, Any], options: Any, owners: set[str | None]) -> bool:
+    name = appset["metadata"]["name"]
+    if options.apps and name not in owners and not any(fnmatch.fnmatchcase(name, g) for g in options.apps):
+        return False
+    project = appset.get("spec", {}).get("template", {}).get("spec", {}).get("project") or "default"
+    return not options.projects or project in options.projects
+
+
+def sources_of(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every source of an app spec: `source`, `sources[]` and the hydrator's dry source."""
+    found = list(spec.get("sources") or [])
+    if spec.get("source"):
+        found.append(spec["source"])
+    dry = (spec.get("sourceHydrator") or {}).get("drySource")
+    return found + ([dry] if dry else [])
+
+
+def _prefixes(prefix: str, url: str) -> bool:
+    return normalize_repo_url(url).startswith(normalize_repo_url(prefix))
