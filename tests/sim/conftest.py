@@ -1,0 +1,83 @@
+"""Fixtures for the simulator's own tests: an authenticated API client, app bodies, a controller-less instance."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from drkit.testing import Simulator
+
+GUESTBOOK = "https://github.com/argoproj/argocd-example-apps.git"
+IN_CLUSTER = "https://kubernetes.default.svc"
+
+
+class Api:
+    """requests against one simulator with a bearer token and Argo CD's content type."""
+
+    def __init__(self, sim: Simulator, token: str | None = None) -> None:
+        self.sim = sim
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token or sim.token}"
+        self.session.headers["Content-Type"] = "application/json"
+
+    def __call__(self, method: str, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", 10)
+        return self.session.request(method, self.sim.url + path, json=body, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
+        return self("POST", path, {} if body is None else body, **kwargs)
+
+    def put(self, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
+        return self("PUT", path, body, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> requests.Response:
+        return self("DELETE", path, **kwargs)
+
+    def as_user(self, subject: str) -> Api:
+        """A client for another JWT subject (policies come from sim.policies)."""
+        return Api(self.sim, self.sim.mint_token(subject))
+
+
+def app_body(name: str = "guestbook", **spec: Any) -> dict[str, Any]:
+    """An Application create body; keyword arguments override spec keys."""
+    body: dict[str, Any] = {
+        "metadata": {"name": name},
+        "spec": {
+            "project": "default",
+            "source": {"repoURL": GUESTBOOK, "path": "guestbook", "targetRevision": "HEAD"},
+            "destination": {"server": IN_CLUSTER, "namespace": "default"},
+        },
+    }
+    body["spec"].update(copy.deepcopy(spec))
+    return body
+
+
+@pytest.fixture
+def api(sim: Simulator) -> Api:
+    """An admin client for the `sim` fixture."""
+    return Api(sim)
+
+
+@pytest.fixture
+def make_app() -> Callable[..., dict[str, Any]]:
+    return app_body
+
+
+@pytest.fixture
+def paused() -> Iterator[Simulator]:
+    """A simulator whose controller does not run: tests step it with controller.tick(sim)."""
+    with Simulator(controller=False) as instance:
+        yield instance
+
+
+@pytest.fixture
+def papi(paused: Simulator) -> Api:
+    """An admin client for the `paused` simulator."""
+    return Api(paused)
