@@ -207,6 +207,8 @@ def _failure(step: Step, err: ApiError) -> str:
             todo = "add it to the credentials file"
         else:
             todo = "check its credentials-file entry and that Argo CD can reach it"
+    elif "namespace" in err.api_message and "not permitted" in err.api_message:
+        what, todo = "Argo CD refused it", "enable that namespace on the target (application.namespaces) first"
     else:
         what, todo = "Argo CD refused it", "fix it (in the backup, with a remap, or on the target) and restore again"
     return f"{_SINGULAR[step.kind]} {step.name}: {what} ({said}); {todo}"
