@@ -361,3 +361,10 @@ def test_applicationsets_are_reapplied_and_failures_reported(sim: Simulator, cli
 )
 def test_in_progress_follows_check_app_wait_conditions(app: dict[str, Any], expected: bool) -> None:
     assert in_progress(app) is expected
+
+
+def test_without_sync_only_refreshes(sim: Simulator, client: Client) -> None:
+    create(client, "idle")
+    [result] = converge(client, [Target("idle")], [], Options(sync=False), **FAST)
+    assert (result.outcome, result.sync, result.health) == ("refreshed", "OutOfSync", "Missing")
+    assert sync_posts(sim) == [] and ("GET", "/api/v1/applications/idle") in sim.gateway.requests
