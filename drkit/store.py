@@ -248,6 +248,8 @@ def _fsync_dir(directory: Path) -> None:
 class S3Store:
     """A bucket, optionally under a key prefix; one thread-safe boto3 client from the standard AWS chain."""
 
+    page_size = 1000  # keys per LIST request; tests lower it to exercise pagination
+
     def __init__(
         self,
         bucket: str,
@@ -308,7 +310,7 @@ class S3Store:
         names: set[str] = set()
         with self._translate("list", prefix or None):
             pages = self._client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=start, Delimiter="/"
+                Bucket=self.bucket, Prefix=start, Delimiter="/", PaginationConfig={"PageSize": self.page_size}
             )
             for page in pages:
                 names.update(item["Prefix"][len(start) :] for item in page.get("CommonPrefixes", []))

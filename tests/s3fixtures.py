@@ -57,10 +57,10 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             server.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def s3_client(s3_server: str):  # noqa: ANN201 - a botocore client has no importable type
-    """A plain boto3 S3 client on the test server, for arranging and inspecting buckets."""
-    return boto3.session.Session().client("s3")
+    """A plain boto3 S3 client on the test server, for arranging and inspecting buckets (made once: it is slow)."""
+    return boto3.session.Session().client("s3", endpoint_url=s3_server)
 
 
 @pytest.fixture

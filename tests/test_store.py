@@ -132,6 +132,24 @@ def test_parallel_puts_and_deletes_in_one_folder_do_not_fail(store: Store) -> No
     assert len(store.list("churn/")) == 60
 
 
+def test_readers_never_see_a_partial_object(store: Store) -> None:
+    versions = [bytes([n]) * (1 << 20) for n in (1, 2)]
+    store.put("big", versions[0])
+
+    def write() -> None:
+        for i in range(12):
+            store.put("big", versions[i % 2])
+
+    def read() -> set[bytes]:
+        return {store.get("big")[:: 1 << 16] for _ in range(12)}
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        writer, readers = pool.submit(write), [pool.submit(read) for _ in range(2)]
+        writer.result()
+        seen = set().union(*(reader.result() for reader in readers))
+    assert seen <= {version[:: 1 << 16] for version in versions}
+
+
 def test_repr_and_url_name_the_store(store: Store) -> None:
     assert store.url in repr(store)
     assert store.url in store.describe()
@@ -244,22 +262,29 @@ def test_s3_missing_bucket_is_a_store_error_naming_it(s3_server: str) -> None:  
 def test_s3_prefix_in_the_url_scopes_every_verb(s3_client, s3_bucket: str) -> None:  # noqa: F811
     s3_client.put_object(Bucket=s3_bucket, Key="outside", Body=b"o")
     s3_client.put_object(Bucket=s3_bucket, Key="team/prodx/near-miss", Body=b"o")
+    s3_client.put_object(Bucket=s3_bucket, Key="team/prod/apps/", Body=b"")  # a console-made folder marker
     store = open_store(f"s3://{s3_bucket}/team/prod")
     store.put("apps/a.yaml", b"a")
     assert s3_client.get_object(Bucket=s3_bucket, Key="team/prod/apps/a.yaml")["Body"].read() == b"a"
     assert store.list("") == ["apps/"]
+    assert store.list("apps/") == ["a.yaml"]
     with pytest.raises(ObjectNotFound):
         store.get("outside")
     store.delete("apps/a.yaml")
+    s3_client.delete_object(Bucket=s3_bucket, Key="team/prod/apps/")
     assert store.list("") == []
 
 
-def test_s3_list_pages_past_a_thousand_keys(s3_bucket: str) -> None:  # noqa: F811
+def test_s3_list_follows_pagination(s3_client, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    monkeypatch.setattr(S3Store, "page_size", 3)
     store = open_store(f"s3://{s3_bucket}")
-    keys = [f"many/{i:04d}" for i in range(1005)]
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        list(pool.map(lambda key: store.put(key, b""), keys))
-    assert store.list("many/") == [key.split("/")[1] for key in keys]
+    names = [f"{i:02d}" for i in range(10)] + [f"sub{i}/" for i in range(4)]
+    for name in names:
+        store.put(f"many/{name}x" if name.endswith("/") else f"many/{name}", b"")
+    requests: list[int] = []
+    store._client.meta.events.register("before-call.s3.ListObjectsV2", lambda **kw: requests.append(1))
+    assert store.list("many/") == sorted(names)
+    assert len(requests) >= 5
 
 
 def test_s3_missing_credentials_say_where_to_look(s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
