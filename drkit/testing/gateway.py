@@ -351,5 +351,5 @@ class _Server(ThreadingHTTPServer):
 def serve(gateway: Gateway, host: str = "127.0.0.1", port: int = 0) -> _Server:
     """Start serving `gateway` in a background thread; the server's `server_address` has the port."""
     server = _Server((host, port), gateway)
-    threading.Thread(target=server.serve_forever, name="argocd-sim", daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), name="argocd-sim", daemon=True).start()  # fast shutdown
     return server
