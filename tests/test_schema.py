@@ -366,3 +366,40 @@ def test_paths_are_readable() -> None:
         schema.path_of(["metadata", "labels", "app.kubernetes.io/name"]) == 'metadata.labels["app.kubernetes.io/name"]'
     )
     assert schema.path_of([]) == "(document)"
+
+
+# --- what an export of the simulator's demo instance stores ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_objects() -> dict[str, list[dict[str, Any]]]:
+    """Every object of the demo instance, fetched over HTTP and normalised as export stores it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from drkit.argocd import Client
+    from drkit.backup import fetch
+    from drkit.kinds import RESTORE_ORDER, normalize
+    from drkit.testing import Simulator, seed
+
+    with Simulator(app_namespaces=("team-a",)) as sim, ThreadPoolExecutor(4) as pool:
+        seed.load(sim, seed.read("demo"))
+        client = Client(sim.url, sim.token)
+        return {kind: [normalize(kind, o) for o in fetch(client, kind, pool)] for kind in RESTORE_ORDER}
+
+
+GROUP_DROPPED = pytest.mark.xfail(
+    strict=True,
+    reason="the simulator's gojson omits GroupKind's empty `group`, which Argo CD always sends (no omitempty) "
+    "and the AppProject CRD requires; remove this mark when drkit/testing/gojson.py keeps it",
+)
+
+
+DEMO_KINDS = [k for k in schema.KINDS if k != "gpgkeys"]  # the demo instance has no GPG keys
+
+
+@pytest.mark.parametrize("kind", [pytest.param(k, marks=GROUP_DROPPED) if k == "projects" else k for k in DEMO_KINDS])
+def test_the_demo_instance_validates(demo_objects: dict[str, list[dict[str, Any]]], kind: str) -> None:
+    assert demo_objects[kind], f"the demo instance has no {kind}"
+    assert {str(i): schema.problems(kind, doc) for i, doc in enumerate(demo_objects[kind])} == {
+        str(i): [] for i in range(len(demo_objects[kind]))
+    }
