@@ -289,7 +289,7 @@ class Simulator:
     # seeding -------------------------------------------------------------------------------------------
 
     def seed(self, document: dict[str, Any]) -> None:
-        """Load a seed document (see drkit/testing/seed.py) into this instance, bypassing the API."""
+        """Load a seed document (see drkit/testing/seed.py) through this instance's own API handlers."""
         from drkit.testing.seed import load
 
         load(self, document)
