@@ -283,6 +283,8 @@ class RestoreReport:
             out.append("applications:")
             for r in self.converged:
                 state = f"{r.sync} {r.health}" + (f" ({r.phase})" if r.phase else "")
+                if getattr(r, "kind", "applications") == "applicationsets":
+                    state = "ApplicationSet re-armed" if r.rearmed else "ApplicationSet NOT re-armed"
                 out.append(f"  {r.namespace}/{r.name}: {state}" + (f": {r.message}" if r.message else ""))
         if self.not_in_backup or self.notes:
             out.append("not in the backup, or left to do:")

@@ -14,7 +14,11 @@ from drkit.restore import RestoreOptions, restore
 from drkit.testing import Simulator
 from drkit.testing.gateway import UNAUTHENTICATED, GrpcError
 from drkit.testing.repositories import normalize_url
-from tests.test_restore_plan import NAMESPACES, client_of, source, target  # noqa: F401 - fixtures
+from tests import test_restore_plan as shared
+from tests.test_restore_plan import client_of
+
+source = shared.source  # the demo instance as a backup, built once per module
+target = shared.target  # a fresh simulator with the demo's app namespaces
 
 GUESTBOOK = "https://git.example.com/apps/guestbook.git"
 
