@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -167,3 +168,15 @@ def test_json_report_shape(source: Backup, target: Simulator) -> None:
     for app in doc["apps"]:
         assert {"name", "sync", "health", "phase"} <= set(app)
     assert report.lines()[-1].startswith("summary: ")
+
+
+def test_changed_app_is_updated_in_place(source: Backup, target: Simulator) -> None:
+    client = client_of(target)
+    restore(client, source, None, RestoreOptions(sync=False))
+    changed = copy.deepcopy(source)
+    app = next(a for a in changed.objects["applications"] if a["metadata"]["name"] == "api")
+    app["metadata"].setdefault("labels", {})["tier"] = "gold"
+    report = restore(client, changed, None, RestoreOptions(sync=False))
+    assert by_name(report)[("applications", "team-a/api")].action == "update", report.lines()
+    assert target.applications[("team-a", "api")]["metadata"]["labels"]["tier"] == "gold"
+    assert [r for r in target.gateway.mutating_requests() if r[0] == "PUT"]
