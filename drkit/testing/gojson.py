@@ -16,6 +16,82 @@ from typing import Any
 
 # Fields that are pointers in Argo CD's Go types: their zero value is kept, not omitted.
 POINTER_FIELDS = frozenset({"enabled", "shard"})
+# Fields of Argo CD's Go types declared without `omitempty`: Go always writes them, zero value included. They
+# are exactly the CRDs' `required` lists, matched to swagger definitions by their property sets (derived once
+# from ../shared/reference/argocd/*-crd.yaml; tests/sim/test_gojson.py checks them).
+KEEP_EMPTY: dict[str, frozenset[str]] = {
+    "applicationResourceActionParameters": frozenset({"name", "value"}),
+    "applicationv1alpha1EnvEntry": frozenset({"name", "value"}),
+    "clusterPlugin": frozenset({"name"}),
+    "notificationService": frozenset({"name"}),
+    "notificationTemplate": frozenset({"name"}),
+    "notificationTrigger": frozenset({"name"}),
+    "v1GroupKind": frozenset({"group", "kind"}),
+    "v1LabelSelectorRequirement": frozenset({"key", "operator"}),
+    "v1alpha1ApplicationCondition": frozenset({"message", "type"}),
+    "v1alpha1ApplicationDestinationServiceAccount": frozenset({"defaultServiceAccount", "server"}),
+    "v1alpha1ApplicationMatchExpression": frozenset({"key", "operator"}),
+    "v1alpha1ApplicationSetCondition": frozenset({"message", "reason", "status", "type"}),
+    "v1alpha1ApplicationSetSpec": frozenset({"generators", "template"}),
+    "v1alpha1ApplicationSetTemplate": frozenset({"metadata", "spec"}),
+    "v1alpha1ApplicationSource": frozenset({"repoURL"}),
+    "v1alpha1ApplicationSpec": frozenset({"destination", "project"}),
+    "v1alpha1BasicAuthBitbucketServer": frozenset({"passwordRef", "username"}),
+    "v1alpha1BearerTokenBitbucket": frozenset({"tokenRef"}),
+    "v1alpha1BearerTokenBitbucketCloud": frozenset({"tokenRef"}),
+    "v1alpha1ClusterResourceRestrictionItem": frozenset({"group", "kind"}),
+    "v1alpha1ComparedTo": frozenset({"destination"}),
+    "v1alpha1ConfigMapKeyRef": frozenset({"configMapName", "key"}),
+    "v1alpha1DrySource": frozenset({"path", "repoURL", "targetRevision"}),
+    "v1alpha1DuckTypeGenerator": frozenset({"configMapRef"}),
+    "v1alpha1GitDirectoryGeneratorItem": frozenset({"path"}),
+    "v1alpha1GitFileGeneratorItem": frozenset({"path"}),
+    "v1alpha1GitGenerator": frozenset({"repoURL", "revision"}),
+    "v1alpha1HydrateOperation": frozenset({"message", "phase"}),
+    "v1alpha1HydrateTo": frozenset({"targetBranch"}),
+    "v1alpha1Info": frozenset({"name", "value"}),
+    "v1alpha1InfoItem": frozenset({"name", "value"}),
+    "v1alpha1JWTToken": frozenset({"iat"}),
+    "v1alpha1JsonnetVar": frozenset({"name", "value"}),
+    "v1alpha1KustomizeReplica": frozenset({"count", "name"}),
+    "v1alpha1MatrixGenerator": frozenset({"generators"}),
+    "v1alpha1MergeGenerator": frozenset({"generators", "mergeKeys"}),
+    "v1alpha1OperationState": frozenset({"operation", "phase", "startedAt"}),
+    "v1alpha1OrphanedResourceKey": frozenset({"group", "kind"}),
+    "v1alpha1PluginConfigMapRef": frozenset({"name"}),
+    "v1alpha1PluginGenerator": frozenset({"configMapRef"}),
+    "v1alpha1ProjectRole": frozenset({"name"}),
+    "v1alpha1PullRequestGeneratorAzureDevOps": frozenset({"organization", "project", "repo"}),
+    "v1alpha1PullRequestGeneratorBitbucket": frozenset({"owner", "repo"}),
+    "v1alpha1PullRequestGeneratorBitbucketServer": frozenset({"api", "project", "repo"}),
+    "v1alpha1PullRequestGeneratorGitLab": frozenset({"project"}),
+    "v1alpha1PullRequestGeneratorGitea": frozenset({"api", "owner", "repo"}),
+    "v1alpha1PullRequestGeneratorGithub": frozenset({"owner", "repo"}),
+    "v1alpha1ResourceActionParam": frozenset({"name"}),
+    "v1alpha1ResourceIgnoreDifferences": frozenset({"kind"}),
+    "v1alpha1ResourceResult": frozenset({"group", "kind", "name", "namespace", "version"}),
+    "v1alpha1RevisionHistory": frozenset({"deployedAt", "id"}),
+    "v1alpha1SCMProviderGeneratorAzureDevOps": frozenset({"accessTokenRef", "organization", "teamProject"}),
+    "v1alpha1SCMProviderGeneratorBitbucket": frozenset({"appPasswordRef", "owner", "user"}),
+    "v1alpha1SCMProviderGeneratorBitbucketServer": frozenset({"api", "project"}),
+    "v1alpha1SCMProviderGeneratorGitea": frozenset({"api", "owner"}),
+    "v1alpha1SCMProviderGeneratorGithub": frozenset({"organization"}),
+    "v1alpha1SCMProviderGeneratorGitlab": frozenset({"group"}),
+    "v1alpha1SecretRef": frozenset({"key", "secretName"}),
+    "v1alpha1SignatureKey": frozenset({"keyID"}),
+    "v1alpha1SourceHydrator": frozenset({"drySource", "syncSource"}),
+    "v1alpha1SourceIntegrity": frozenset({"git"}),
+    "v1alpha1SourceIntegrityGit": frozenset({"policies"}),
+    "v1alpha1SourceIntegrityGitPolicy": frozenset({"gpg", "repos"}),
+    "v1alpha1SourceIntegrityGitPolicyGPG": frozenset({"keys", "mode"}),
+    "v1alpha1SourceIntegrityGitPolicyRepo": frozenset({"url"}),
+    "v1alpha1SyncOperationResource": frozenset({"kind", "name"}),
+    "v1alpha1SyncOperationResult": frozenset({"revision"}),
+    "v1alpha1SyncSource": frozenset({"path", "targetBranch"}),
+    "v1alpha1SyncStatus": frozenset({"status"}),
+    "v1alpha1TagFilter": frozenset({"key"}),
+}
+
 # Go types whose JSON form is arbitrary JSON (custom MarshalJSON), whatever swagger shows.
 ANY_JSON = frozenset({"runtimeRawExtension", "v1JSON", "protobufAny"})
 
@@ -34,18 +110,18 @@ def definition(name: str) -> dict[str, Any]:
     return swagger()["definitions"][name]
 
 
-def decode(value: Any, schema: dict[str, Any], where: str = "") -> Any:
+def decode(value: Any, schema: dict[str, Any], where: str = "", type_name: str = "") -> Any:
     """Return `value` as Argo CD would hold it after decoding into the type `schema` describes."""
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[1]
         if name in ANY_JSON:
             return value
-        return decode(value, definition(name), where)
+        return decode(value, definition(name), where, name)
     kind = schema.get("type", "object")
     if value is None:
         return None
     if kind == "object":
-        return _decode_object(value, schema, where)
+        return _decode_object(value, schema, where, KEEP_EMPTY.get(type_name, frozenset()))
     if kind == "array":
         if not isinstance(value, list):
             raise _mismatch(value, "array", where)
@@ -76,7 +152,7 @@ def decode(value: Any, schema: dict[str, Any], where: str = "") -> Any:
     return value
 
 
-def _decode_object(value: Any, schema: dict[str, Any], where: str) -> dict[str, Any]:
+def _decode_object(value: Any, schema: dict[str, Any], where: str, keep: frozenset[str]) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _mismatch(value, "object", where)
     extra = schema.get("additionalProperties")
@@ -93,9 +169,13 @@ def _decode_object(value: Any, schema: dict[str, Any], where: str) -> dict[str, 
         else:
             continue  # encoding/json ignores unknown fields
         decoded = decode(item, sub, f"{where}.{key}" if where else key)
-        if _is_empty(decoded) and key not in POINTER_FIELDS and extra is None:
+        if _is_empty(decoded) and key not in POINTER_FIELDS and key not in keep and extra is None:
             continue
         out[key] = decoded
+    for key in keep - out.keys():  # a missing non-omitempty scalar decodes to its zero value and is written
+        zero = {"string": "", "integer": 0, "boolean": False}.get((props or {}).get(key, {}).get("type", ""))
+        if zero is not None:
+            out[key] = zero
     return out
 
 

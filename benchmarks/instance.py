@@ -1,0 +1,83 @@
+"""A large simulated Argo CD instance for the benchmarks: N applications over a few projects and repositories."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drkit.testing import Simulator
+from drkit.testing.seed import load
+
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbjphcGlLZXkifQ.bench"
+
+
+def seed_document(apps: int, projects: int = 10) -> dict[str, Any]:
+    """A seed with `apps` Helm and directory applications, each with inline values (real-sized specs)."""
+    repos = [f"https://git.example.com/team-{i}/deploy.git" for i in range(projects)]
+    doc: dict[str, Any] = {
+        "repocreds": [{"url": "https://git.example.com/", "username": "bot", "password": "bench-secret"}],
+        "repositories": [{"repo": url, "type": "git"} for url in repos],
+        "clusters": [
+            {
+                "server": f"https://cluster-{i}.example.com:6443",
+                "name": f"cluster-{i}",
+                "config": {"bearerToken": "bench-cluster-token", "tlsClientConfig": {"insecure": True}},
+            }
+            for i in range(3)
+        ],
+        "projects": [
+            {
+                "metadata": {"name": f"team-{i}"},
+                "spec": {"sourceRepos": [repos[i]], "destinations": [{"server": "*", "namespace": f"team-{i}-*"}]},
+            }
+            for i in range(projects)
+        ],
+        "applications": [],
+    }
+    for n in range(apps):
+        team = n % projects
+        source: dict[str, Any] = {"repoURL": repos[team], "targetRevision": "main", "path": f"apps/app-{n}"}
+        if n % 2:
+            source["helm"] = {
+                "releaseName": f"app-{n}",
+                "valueFiles": ["values.yaml", "values-prod.yaml"],
+                "parameters": [{"name": "image.tag", "value": f"1.{n % 50}.0"}],
+                "values": f"replicaCount: {1 + n % 3}\nresources:\n  limits:\n    memory: 256Mi\n",
+            }
+        doc["applications"].append(
+            {
+                "metadata": {
+                    "name": f"app-{n:05d}",
+                    "labels": {"team": f"team-{team}", "tier": "backend"},
+                    "finalizers": ["resources-finalizer.argocd.argoproj.io"],
+                },
+                "spec": {
+                    "project": f"team-{team}",
+                    "source": source,
+                    "destination": {
+                        "server": f"https://cluster-{n % 3}.example.com:6443",
+                        "namespace": f"team-{team}-app-{n}",
+                    },
+                    "syncPolicy": {"syncOptions": ["CreateNamespace=true"]},
+                },
+                "x-synced": True,
+            }
+        )
+    return doc
+
+
+def start(apps: int = 0, port: int = 0, reconcile_seconds: float = 0.02) -> Simulator:
+    """A started simulator holding `apps` applications (0: a fresh, empty instance)."""
+    sim = Simulator(token=TOKEN, reconcile_seconds=reconcile_seconds)
+    if apps:
+        load(sim, seed_document(apps))
+    return sim.start(port)
+
+
+def credentials_file(path: str) -> str:
+    """A credentials file for the benchmark instance's repocreds and clusters."""
+    lines = ["repocreds:", "  https://git.example.com/:", "    password: bench-secret", "clusters:"]
+    for i in range(3):
+        lines += [f"  https://cluster-{i}.example.com:6443:", "    bearerToken: bench-cluster-token"]
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return path
