@@ -266,9 +266,11 @@ def resolve(store: Store, instance: str, backup: str) -> str:
         return backup
     newest = list_backups(store, instance, limit=1)
     if not newest:
+        others = [n.rstrip("/") for n in store.list("") if n.endswith("/") and n.rstrip("/") != instance]
+        held = f"; the store holds instance(s) {', '.join(others)}" if others else ""
         raise BackupNotFound(
-            f"instance {instance} has no complete backup in {store.url}",
-            hint="check --store and --instance (it defaults to the server's host name), or run `drkit export`",
+            f"instance {instance} has no complete backup in {store.url}{held}",
+            hint="pass --instance NAME (it defaults to the --server host name), check --store, or run `drkit export`",
         )
     return newest[0].backup_id
 

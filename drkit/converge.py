@@ -211,8 +211,11 @@ class _Run:
 
     def _work(self, target: Target) -> AppResult:
         note = self._refresh(target)
+        app = self._get(target)
         if not self.options.sync:
-            return _result(target, self._get(target), "refreshed", note)
+            return _result(target, app, "refreshed", note)
+        if not in_progress(app) and _states(app)[:2] == (SYNCED, HEALTHY):
+            return _result(target, app, "healthy", _join(note, "already Synced and Healthy: not synced again"))
         app, ours = self._sync(target)
         if not self.options.wait:
             if not ours:
