@@ -14,7 +14,8 @@ import pytest
 from drkit import store as store_module
 from drkit.errors import ConfigError, ObjectNotFound, StoreError
 from drkit.store import LocalStore, S3Store, Store, open_store, validate_key
-from tests.s3fixtures import s3_bucket, s3_client, s3_server  # noqa: F401
+
+pytest_plugins = ["tests.s3fixtures"]  # the S3 fixtures, also made global by conftest.py
 
 BAD_KEYS = ["../x", "/abs", "a//b", "a/./b", "", "a\\b", "a/", "a/..", ".", "a\x00b", "x" * 1025]
 
@@ -207,17 +208,17 @@ def test_open_store_picks_the_backend_from_the_url(tmp_path: Path) -> None:
 # --- S3 only ---------------------------------------------------------------------------------------------
 
 
-def test_s3_puts_carry_aes256_by_default(s3_client, s3_bucket: str) -> None:  # noqa: F811
+def test_s3_puts_carry_aes256_by_default(s3_client, s3_bucket: str) -> None:
     open_store(f"s3://{s3_bucket}").put("k", b"x")
     assert s3_client.head_object(Bucket=s3_bucket, Key="k").get("ServerSideEncryption") == "AES256"
 
 
-def test_s3_sse_none_sends_no_encryption_header(s3_client, s3_bucket: str) -> None:  # noqa: F811
+def test_s3_sse_none_sends_no_encryption_header(s3_client, s3_bucket: str) -> None:
     open_store(f"s3://{s3_bucket}", sse=None).put("k", b"x")
     assert "ServerSideEncryption" not in s3_client.head_object(Bucket=s3_bucket, Key="k")
 
 
-def test_s3_kms_encryption_with_a_key_id(s3_client, s3_bucket: str) -> None:  # noqa: F811
+def test_s3_kms_encryption_with_a_key_id(s3_client, s3_bucket: str) -> None:
     key_id = boto3.session.Session().client("kms").create_key()["KeyMetadata"]["KeyId"]
     open_store(f"s3://{s3_bucket}", sse="aws:kms", kms_key_id=key_id).put("k", b"x")
     head = s3_client.head_object(Bucket=s3_bucket, Key="k")
@@ -225,7 +226,7 @@ def test_s3_kms_encryption_with_a_key_id(s3_client, s3_bucket: str) -> None:  # 
     assert key_id in head["SSEKMSKeyId"]
 
 
-def test_s3_object_lock_sets_compliance_retention(s3_client) -> None:  # noqa: F811
+def test_s3_object_lock_sets_compliance_retention(s3_client) -> None:
     bucket = "drkit-locked-" + os.urandom(6).hex()
     s3_client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
     before = dt.datetime.now(dt.timezone.utc)
@@ -238,13 +239,13 @@ def test_s3_object_lock_sets_compliance_retention(s3_client) -> None:  # noqa: F
     assert "object lock 30 days" in store.describe()
 
 
-def test_s3_object_lock_on_an_unlocked_bucket_says_what_to_do(s3_bucket: str) -> None:  # noqa: F811
+def test_s3_object_lock_on_an_unlocked_bucket_says_what_to_do(s3_bucket: str) -> None:
     with pytest.raises(StoreError, match="object lock enabled") as info:
         open_store(f"s3://{s3_bucket}", object_lock_days=1).put("k", b"x")
     assert s3_bucket in str(info.value)
 
 
-def test_s3_missing_bucket_is_a_store_error_naming_it(s3_server: str) -> None:  # noqa: F811
+def test_s3_missing_bucket_is_a_store_error_naming_it(s3_server: str) -> None:
     store = open_store("s3://drkit-no-such-bucket/p")
     for verb in (
         lambda: store.put("k", b"x"),
@@ -259,7 +260,7 @@ def test_s3_missing_bucket_is_a_store_error_naming_it(s3_server: str) -> None:  
         assert "create the bucket" in str(info.value)
 
 
-def test_s3_prefix_in_the_url_scopes_every_verb(s3_client, s3_bucket: str) -> None:  # noqa: F811
+def test_s3_prefix_in_the_url_scopes_every_verb(s3_client, s3_bucket: str) -> None:
     s3_client.put_object(Bucket=s3_bucket, Key="outside", Body=b"o")
     s3_client.put_object(Bucket=s3_bucket, Key="team/prodx/near-miss", Body=b"o")
     s3_client.put_object(Bucket=s3_bucket, Key="team/prod/apps/", Body=b"")  # a console-made folder marker
@@ -275,7 +276,7 @@ def test_s3_prefix_in_the_url_scopes_every_verb(s3_client, s3_bucket: str) -> No
     assert store.list("") == []
 
 
-def test_s3_list_follows_pagination(s3_client, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_s3_list_follows_pagination(s3_client, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(S3Store, "page_size", 3)
     store = open_store(f"s3://{s3_bucket}")
     names = [f"{i:02d}" for i in range(10)] + [f"sub{i}/" for i in range(4)]
@@ -287,7 +288,7 @@ def test_s3_list_follows_pagination(s3_client, s3_bucket: str, monkeypatch: pyte
     assert len(requests) >= 5
 
 
-def test_s3_missing_credentials_say_where_to_look(s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_s3_missing_credentials_say_where_to_look(s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     with pytest.raises(StoreError, match="AWS_PROFILE") as info:
@@ -296,7 +297,7 @@ def test_s3_missing_credentials_say_where_to_look(s3_bucket: str, monkeypatch: p
 
 
 def test_s3_unreachable_endpoint_is_a_store_error_without_secrets(
-    s3_bucket: str,  # noqa: F811
+    s3_bucket: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with socket.socket() as sock:
@@ -312,7 +313,7 @@ def test_s3_unreachable_endpoint_is_a_store_error_without_secrets(
     assert "s3cr3t-value-never-printed" not in str(info.value) + repr(store) + store.describe()
 
 
-def test_s3_server_also_serves_secrets_manager(s3_server: str) -> None:  # noqa: F811
+def test_s3_server_also_serves_secrets_manager(s3_server: str) -> None:
     client = boto3.session.Session().client("secretsmanager")
     client.create_secret(Name="prod/git", SecretString='{"token": "t"}')
     assert client.get_secret_value(SecretId="prod/git")["SecretString"] == '{"token": "t"}'
