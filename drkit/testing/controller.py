@@ -50,6 +50,15 @@ def tick(sim: Any) -> None:
                 reconcile_appset(sim, key)
 
 
+def settle(sim: Any) -> None:
+    """Reconcile pending sets, then pending apps, once each: a freshly seeded instance's first pass."""
+    with sim.lock:
+        for _, key in sorted(k for k in sim.pending if k[0] == "appset"):
+            reconcile_appset(sim, key)
+        for _, key in sorted(k for k in sim.pending if k[0] == "app"):
+            reconcile_app(sim, key)
+
+
 def _compared_to(spec: dict[str, Any]) -> dict[str, Any]:
     out = {"destination": spec.get("destination", {})}
     if spec.get("sources"):

@@ -7,7 +7,8 @@ A seed document is YAML/JSON with these optional keys, each a list of exactly wh
 application an optional top-level `x-synced: true` to start it Synced/Healthy instead of OutOfSync/Missing.
 
 Going through `sim.gateway.handle` means a seed obeys the same validation as a client; `sim.seed` and
-`python -m drkit.testing.sim --seed demo` both use `load`.
+`python -m drkit.testing.sim --seed demo` both use `load`. Before returning, `load` runs the controllers'
+first pass, so ApplicationSets have generated their apps and every app has a status.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def _post(sim: Any, kind: str, path: str, body: Any, label: str) -> Any:
 
 def load(sim: Any, document: dict[str, Any]) -> None:
     """Create every object of `document` through the API handlers, in restore order; raise SeedError on refusal."""
-    from drkit.testing.controller import mark_synced
+    from drkit.testing.controller import mark_synced, settle
 
     namespaces = (document.get("settings") or {}).get("app_namespaces") or []
     for namespace in namespaces:
@@ -94,3 +95,4 @@ def load(sim: Any, document: dict[str, Any]) -> None:
             if kind == "applications" and synced:
                 meta = stored["metadata"]
                 mark_synced(sim, (meta["namespace"], meta["name"]))
+    settle(sim)  # generated apps exist and every app has a status when load returns
