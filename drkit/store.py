@@ -168,7 +168,7 @@ class LocalStore:
 
     @staticmethod
     def _write_replace(path: Path, data: bytes) -> None:
-        temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        temp = path.with_name(f".{path.name[:120]}.{uuid.uuid4().hex}.tmp")  # stays under NAME_MAX
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             try:
