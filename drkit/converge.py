@@ -210,6 +210,12 @@ class _Run:
         return result
 
     def _work(self, target: Target) -> AppResult:
+        if getattr(target, "generated", False) and not self._await_generated(target):
+            message = (
+                f"its ApplicationSet did not recreate it within --timeout {self.options.timeout:g}s; check the "
+                "ApplicationSet's status conditions (`kubectl -n argocd get applicationset -o yaml`)"
+            )
+            return AppResult(target.name, target.namespace, "Missing", "Missing", outcome="timeout", message=message)
         note = self._refresh(target)
         app = self._get(target)
         if not self.options.sync:
@@ -222,6 +228,21 @@ class _Run:
                 note = _join(note, f"{IN_PROGRESS}; not waited for (--no-wait)")
             return _result(target, app or self._get(target), "sent", note)
         return self._wait(target, ours, note)
+
+    def _await_generated(self, target: Target) -> bool:
+        """Wait (until the deadline) for the ApplicationSet controller to create an app; True once it exists."""
+        pace = self._pace()
+        while True:
+            try:
+                self._get(target)
+                return True
+            except ApiError as err:
+                if err.status != 404 or isinstance(err, AuthError):
+                    raise
+            left = self.remaining()
+            if left <= 0:
+                return False
+            self.sleep(min(next(pace), left))
 
     def _get(self, target: Target, **params: str) -> dict[str, Any]:
         return self.client.get(f"{APPS}/{quote(target.name, safe='')}", {"appNamespace": target.namespace, **params})

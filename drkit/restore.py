@@ -14,7 +14,7 @@ from typing import Any
 from drkit.argocd import Client, quote_id
 from drkit.credentials import normalize_repo_url, normalize_server
 from drkit.errors import EXIT_OK, EXIT_PARTIAL, ApiError, AuthError
-from drkit.kinds import RESTORE_ORDER
+from drkit.kinds import RESTORE_ORDER, generated_by
 from drkit.plan import Plan, Step, plan
 from drkit.remap import remap, select, sources_of
 
@@ -74,6 +74,7 @@ class AppTarget:
     wave: int = 0
     parents: list[str] = field(default_factory=list)
     rearm_spec: dict[str, Any] | None = None
+    generated: bool = False  # by an ApplicationSet: converge waits for the set to recreate it
 
 
 # apply --------------------------------------------------------------------------------------------------------
@@ -363,18 +364,26 @@ def restore(
 
 
 def app_targets(the_plan: Plan, outcomes: list[Outcome], backup_objects: Objects) -> list[AppTarget]:
-    """Converge input: every application created, updated or unchanged, with its wave and app-of-apps parents."""
+    """Converge input: every application created, updated or unchanged, with its wave and app-of-apps parents.
+
+    Applications an ApplicationSet generates are not written, but are converged too once their set is restored:
+    they must end Synced and Healthy like the others.
+    """
     names = {a["metadata"]["name"] for a in backup_objects.get("applications", [])}
-    restored = {o.name for o in outcomes if o.kind == "applications" and o.action in ("create", "update", "unchanged")}
+    written = ("create", "update", "unchanged")
+    restored = {o.name for o in outcomes if o.kind == "applications" and o.action in written}
+    appsets = {o.name for o in outcomes if o.kind == "applicationsets" and o.action in written}
     targets = []
     for step in the_plan.by_kind("applications"):
-        if step.name not in restored:
-            continue
         meta = step.doc["metadata"]
+        owner = generated_by(step.doc)
+        generated = owner is not None and f"{meta.get('namespace', '')}/{owner}" in appsets
+        if step.name not in restored and not generated:
+            continue
         wave = _int(meta.get("annotations", {}).get(SYNC_WAVE, "0"))
         parents = sorted(p for p in _parents(meta, names) if p != meta["name"])
         rearm = the_plan.rearm_apps.get(step.name)
-        targets.append(AppTarget(meta.get("namespace", ""), meta["name"], wave, parents, rearm))
+        targets.append(AppTarget(meta.get("namespace", ""), meta["name"], wave, parents, rearm, generated))
     return targets
 
 
