@@ -8,6 +8,8 @@ import pytest
 
 from drkit.testing import Simulator
 
+pytest_plugins = ["tests.s3fixtures"]  # moto S3 server fixtures: s3_server, s3_client, s3_bucket
+
 
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
