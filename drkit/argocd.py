@@ -22,11 +22,12 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 def server_url(server: str, *, plaintext: bool = False) -> str:
     """`--server` as the argocd CLI takes it (https://h[:p], http://h:p, or bare h[:p]) as a base URL."""
-    server = server.strip().rstrip("/")
-    if not server:
+    server = server.strip()
+    if not server.rstrip("/"):
         raise ConfigError("no Argo CD server given", hint="pass --server or set ARGOCD_SERVER")
-    if "://" not in server:
+    if "://" not in server:  # before stripping slashes, so "https://" is not taken for a bare host "https:"
         server = ("http://" if plaintext else "https://") + server
+    server = server.rstrip("/")
     parts = urlsplit(server)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"--server {server!r} is not https://host[:port], http://host:port or host[:port]")
