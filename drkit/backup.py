@@ -49,8 +49,11 @@ def utcnow() -> datetime:
 
 
 def new_backup_id(at: datetime) -> str:
-    """An id that sorts by time: `20261129T041959Z-3f2a`."""
-    return at.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+    """An id that sorts by time: `20261129T041959Z-123-3f2a` (milliseconds, then a random tag).
+
+    The milliseconds keep two exports in the same second in order, so `latest` and `list` stay right.
+    """
+    return at.strftime("%Y%m%dT%H%M%SZ") + f"-{at.microsecond // 1000:03d}-" + secrets.token_hex(2)
 
 
 def _stamp(at: datetime) -> str:
@@ -165,6 +168,7 @@ def write_objects(
     store: Store, prefix: str, files: dict[str, bytes], pool: ThreadPoolExecutor, progress: Progress | None
 ) -> list[dict[str, Any]]:
     """Put every object in parallel; return the manifest entries, sorted by key."""
+
     def put(item: tuple[str, bytes]) -> dict[str, Any]:
         key, data = item
         store.put(f"{prefix}/{key}", data)
