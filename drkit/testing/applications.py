@@ -268,6 +268,8 @@ def handlers(sim: Any) -> dict[str, Any]:
         items = sorted((a for a in apps if match(a)), key=lambda a: (a["metadata"]["name"], a["metadata"]["namespace"]))
         if req.arg("name"):
             items = items[:1]
+        if req.arg("fields"):
+            items = project_fields(items, req.arg("fields"))
         return {"metadata": {"resourceVersion": rv}, "items": items}
 
     def get(req: Request) -> Any:
@@ -371,6 +373,36 @@ def handlers(sim: Any) -> dict[str, Any]:
         "ApplicationService_Watch": watch,
         **_operation_handlers(sim),
     }
+
+
+def project_fields(items: list[dict[str, Any]], fields: str) -> list[dict[str, Any]]:
+    """`?fields=items.a.b,...` keeps only those paths; a leading `-` drops them instead (§1.4, §6.51)."""
+    exclude = fields.startswith("-")
+    paths = [f.strip().removeprefix("items.").split(".") for f in fields.lstrip("-").split(",") if f.strip()]
+    out = []
+    for item in items:
+        if exclude:
+            kept = copy.deepcopy(item)
+            for path in paths:
+                parent = kept
+                for part in path[:-1]:
+                    parent = parent.get(part) if isinstance(parent, dict) else None
+                if isinstance(parent, dict):
+                    parent.pop(path[-1], None)
+        else:
+            kept = {}
+            for path in paths:
+                value: Any = item
+                for part in path:
+                    value = value.get(part) if isinstance(value, dict) else None
+                if value is None:
+                    continue
+                target = kept
+                for part in path[:-1]:
+                    target = target.setdefault(part, {})
+                target[path[-1]] = value
+        out.append(kept)
+    return out
 
 
 def _set_or_drop(meta: dict[str, Any], field: str, value: Any) -> None:

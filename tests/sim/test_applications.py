@@ -292,3 +292,15 @@ def test_apps_in_other_namespaces(api, make_app, sim):
     sim.app_namespaces.remove("team-a")
     assert api.get("/api/v1/applications/svc?appNamespace=team-a").status_code == 403
     assert names(api.get("/api/v1/applications")) == []
+
+
+def test_list_fields_projection(api, make_app):
+    """§6.51: ?fields= keeps only the listed paths of each item; a leading `-` excludes them instead."""
+    body = make_app()
+    body["metadata"]["labels"] = {"a": "1"}
+    api.post("/api/v1/applications", body)
+    items = api.get("/api/v1/applications?fields=items.metadata.name,items.spec.project").json()["items"]
+    assert items == [{"metadata": {"name": "guestbook"}, "spec": {"project": "default"}}]
+    items = api.get("/api/v1/applications?fields=-items.spec,items.metadata.labels").json()["items"]
+    assert "spec" not in items[0] and "labels" not in items[0]["metadata"]
+    assert items[0]["metadata"]["name"] == "guestbook"
