@@ -203,7 +203,6 @@ def shrink_check(store: Store, instance: str, counts: dict[str, int], max_shrink
                 f"{max_shrink:.0%} fewer; check the token's permissions and the instance before trusting it "
                 "(--max-shrink tunes this guard)"
             ),
-            "previousBackup": previous.backup_id,
             "previousCount": before,
             "count": now,
         }
