@@ -158,8 +158,25 @@ def _walk(rules: _Rules, node: Any, key: str = "") -> Any:
             out[k] = rules.server(v)
         elif key == "destination" and k == "name" and isinstance(v, str):
             out[k] = rules.name(v)
+        elif k == "elements" and isinstance(v, list):
+            out[k] = [_element(rules, e) for e in v]
         else:
             out[k] = _walk(rules, v, k)
+    return out
+
+
+def _element(rules: _Rules, element: Any) -> Any:
+    """A list generator's element: URL values that a rule names are rewritten (the template uses them as `{{url}}`).
+
+    Only whole URLs: a cluster server rule, or a repo rule; other values (names that may become app names) stay.
+    """
+    if not isinstance(element, dict):
+        return element
+    out = {}
+    for k, v in element.items():
+        if isinstance(v, str) and _is_url(v):
+            v = rules.server(v) if normalize_server(v) in rules.servers else rules.repo(v)
+        out[k] = v
     return out
 
 
@@ -171,13 +188,22 @@ def _app(rules: _Rules, doc: dict[str, Any]) -> dict[str, Any]:
 def _project(rules: _Rules, doc: dict[str, Any]) -> dict[str, Any]:
     spec = doc.get("spec", {})
     if "sourceRepos" in spec:
-        spec["sourceRepos"] = [r if r == "*" else rules.repo(r) for r in spec["sourceRepos"]]
+        spec["sourceRepos"] = [_source_repo(rules, r) for r in spec["sourceRepos"]]
     for dest in spec.get("destinations", []):
         if dest.get("server") and dest["server"] != "*":
             dest["server"] = rules.server(dest["server"])
         if dest.get("name") and dest["name"] != "*":
             dest["name"] = rules.name(dest["name"])
     return doc
+
+
+def _source_repo(rules: _Rules, pattern: str) -> str:
+    """A project sourceRepos entry; a `!` deny pattern is remapped too, or it would stop denying anything."""
+    if pattern in ("*", "!*"):
+        return pattern
+    if pattern.startswith("!"):
+        return "!" + rules.repo(pattern[1:])
+    return rules.repo(pattern)
 
 
 def _repository(rules: _Rules, doc: dict[str, Any]) -> dict[str, Any]:
