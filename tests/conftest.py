@@ -16,3 +16,4 @@ def sim() -> Iterator[Simulator]:
     """A fresh simulated Argo CD instance on 127.0.0.1, with its controller running."""
     with Simulator() as instance:
         yield instance
+    assert not instance.gateway.crashes, "the simulator crashed:\n" + "\n".join(instance.gateway.crashes)

@@ -387,17 +387,10 @@ def demo_objects() -> dict[str, list[dict[str, Any]]]:
         return {kind: [normalize(kind, o) for o in fetch(client, kind, pool)] for kind in RESTORE_ORDER}
 
 
-GROUP_DROPPED = pytest.mark.xfail(
-    strict=True,
-    reason="the simulator's gojson omits GroupKind's empty `group`, which Argo CD always sends (no omitempty) "
-    "and the AppProject CRD requires; remove this mark when drkit/testing/gojson.py keeps it",
-)
-
-
 DEMO_KINDS = [k for k in schema.KINDS if k != "gpgkeys"]  # the demo instance has no GPG keys
 
 
-@pytest.mark.parametrize("kind", [pytest.param(k, marks=GROUP_DROPPED) if k == "projects" else k for k in DEMO_KINDS])
+@pytest.mark.parametrize("kind", DEMO_KINDS)
 def test_the_demo_instance_validates(demo_objects: dict[str, list[dict[str, Any]]], kind: str) -> None:
     assert demo_objects[kind], f"the demo instance has no {kind}"
     assert {str(i): schema.problems(kind, doc) for i, doc in enumerate(demo_objects[kind])} == {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -315,8 +316,9 @@ def test_s3_unreachable_endpoint_is_a_store_error_without_secrets(
 
 def test_s3_server_also_serves_secrets_manager(s3_server: str) -> None:
     client = boto3.session.Session().client("secretsmanager")
-    client.create_secret(Name="prod/git", SecretString='{"token": "t"}')
-    assert client.get_secret_value(SecretId="prod/git")["SecretString"] == '{"token": "t"}'
+    name = f"drkit-test/{uuid.uuid4().hex}"
+    client.create_secret(Name=name, SecretString='{"token": "t"}')
+    assert client.get_secret_value(SecretId=name)["SecretString"] == '{"token": "t"}'
     assert client.meta.endpoint_url == s3_server
 
 

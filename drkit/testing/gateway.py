@@ -19,6 +19,7 @@ import re
 import socket
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -182,6 +183,7 @@ class Gateway:
         self.public = public  # operationIds that need no token
         self.faults = Faults()
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for tests
+        self.crashes: list[str] = []  # tracebacks of handler bugs; the test fixtures fail on any
         self._lock = threading.Lock()
 
     def register(self, handlers: dict[str, Handler]) -> None:
@@ -265,6 +267,10 @@ class Gateway:
             result = handler(req)
         except GrpcError as err:
             return error_response(err)
+        except Exception as err:  # a simulator bug: answer as Argo CD's Internal error, and keep it for tests
+            with self._lock:
+                self.crashes.append(f"{method} {raw_path}: {traceback.format_exc()}")
+            return error_response(GrpcError(INTERNAL, f"simulator bug: {type(err).__name__}: {err}"))
         return result if isinstance(result, Response) else Response(result)
 
 

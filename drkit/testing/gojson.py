@@ -93,7 +93,10 @@ KEEP_EMPTY: dict[str, frozenset[str]] = {
 }
 
 # Go types whose JSON form is arbitrary JSON (custom MarshalJSON), whatever swagger shows.
-ANY_JSON = frozenset({"runtimeRawExtension", "v1JSON", "protobufAny"})
+ANY_JSON = frozenset({"runtimeRawExtension", "v1JSON", "protobufAny", "intstrIntOrString"})
+# Go structs embedded inline (`json:",inline"`), which swagger shows as a nested field: their fields are the
+# parent's own in JSON, e.g. `{"hook": {"force": true}}`.
+INLINE = {"v1alpha1SyncStrategyHook": "syncStrategyApply"}
 
 
 class DecodeError(ValueError):
@@ -116,7 +119,11 @@ def decode(value: Any, schema: dict[str, Any], where: str = "", type_name: str =
         name = schema["$ref"].rsplit("/", 1)[1]
         if name in ANY_JSON:
             return value
-        return decode(value, definition(name), where, name)
+        schema = definition(name)
+        if name in INLINE:
+            embedded = schema["properties"][INLINE[name]]["$ref"].rsplit("/", 1)[1]
+            schema = {"type": "object", "properties": definition(embedded)["properties"]}
+        return decode(value, schema, where, name)
     kind = schema.get("type", "object")
     if value is None:
         return None
@@ -169,7 +176,7 @@ def _decode_object(value: Any, schema: dict[str, Any], where: str, keep: frozens
         else:
             continue  # encoding/json ignores unknown fields
         decoded = decode(item, sub, f"{where}.{key}" if where else key)
-        if _is_empty(decoded) and key not in POINTER_FIELDS and key not in keep and extra is None:
+        if _is_empty(decoded) and key not in POINTER_FIELDS and key not in keep and not _is_struct(sub, decoded):
             continue
         out[key] = decoded
     for key in keep - out.keys():  # a missing non-omitempty scalar decodes to its zero value and is written
@@ -177,6 +184,16 @@ def _decode_object(value: Any, schema: dict[str, Any], where: str, keep: frozens
         if zero is not None:
             out[key] = zero
     return out
+
+
+def _is_struct(schema: dict[str, Any], value: Any) -> bool:
+    """A struct (not a map) given as `{}`: Go writes a struct even when empty, and keeps a non-nil pointer."""
+    if value != {}:
+        return False
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[1]
+        return name not in ANY_JSON and "properties" in definition(name)
+    return "properties" in schema
 
 
 def _is_empty(value: Any) -> bool:

@@ -47,3 +47,28 @@ def test_pointer_bool_keeps_false():
     """automated.enabled is a *bool in Argo CD: false is meaningful (auto-sync disarmed) and kept."""
     policy = {"$ref": "#/definitions/v1alpha1SyncPolicyAutomated"}
     assert gojson.decode({"enabled": False, "prune": False}, policy) == {"enabled": False}
+
+
+def test_an_empty_struct_is_kept():
+    """`automated: {}` turns auto-sync on: Go keeps a non-nil struct pointer, so the field must survive."""
+    policy = {"$ref": "#/definitions/v1alpha1SyncPolicy"}
+    assert gojson.decode({"automated": {}, "syncOptions": []}, policy) == {"automated": {}}
+
+
+def test_an_empty_map_is_omitted():
+    """Maps are omitempty: `labels: {}` vanishes."""
+    meta = {"$ref": "#/definitions/v1ObjectMeta"}
+    assert gojson.decode({"name": "a", "labels": {}}, meta) == {"name": "a"}
+
+
+def test_int_or_string_takes_either():
+    """intstr.IntOrString marshals as a bare number or string (kustomize replicas count)."""
+    replica = {"$ref": "#/definitions/v1alpha1KustomizeReplica"}
+    assert gojson.decode({"name": "web", "count": 3}, replica) == {"name": "web", "count": 3}
+    assert gojson.decode({"name": "web", "count": "3"}, replica) == {"name": "web", "count": "3"}
+
+
+def test_inline_embedded_struct_fields_belong_to_the_parent():
+    """SyncStrategyHook embeds SyncStrategyApply inline: `{"hook": {"force": true}}` keeps force."""
+    strategy = {"$ref": "#/definitions/v1alpha1SyncStrategy"}
+    assert gojson.decode({"hook": {"force": True}}, strategy) == {"hook": {"force": True}}
