@@ -244,7 +244,8 @@ class RestoreReport:
             if getattr(r, "kind", "applications") != "applications":
                 continue
             item = {"name": r.name, "sync": r.sync, "health": r.health, "phase": r.phase}
-            out.append(item | {"namespace": r.namespace, "outcome": r.outcome, "message": r.message})
+            details = {"namespace": r.namespace, "outcome": r.outcome, "message": r.message, "rearmed": r.rearmed}
+            out.append(item | details)
         return out
 
     @property
@@ -286,6 +287,8 @@ class RestoreReport:
                 state = f"{r.sync} {r.health}" + (f" ({r.phase})" if r.phase else "")
                 if getattr(r, "kind", "applications") == "applicationsets":
                     state = "ApplicationSet re-armed" if r.rearmed else "ApplicationSet NOT re-armed"
+                elif r.rearmed:
+                    state += ", automated sync re-armed"
                 out.append(f"  {r.namespace}/{r.name}: {state}" + (f": {r.message}" if r.message else ""))
         if self.not_in_backup or self.notes:
             out.append("not in the backup, or left to do:")
