@@ -387,7 +387,7 @@ def demo_objects() -> dict[str, list[dict[str, Any]]]:
         return {kind: [normalize(kind, o) for o in fetch(client, kind, pool)] for kind in RESTORE_ORDER}
 
 
-DEMO_KINDS = [k for k in schema.KINDS if k != "gpgkeys"]  # the demo instance has no GPG keys
+DEMO_KINDS = list(schema.KINDS)
 
 
 @pytest.mark.parametrize("kind", DEMO_KINDS)
