@@ -72,7 +72,7 @@ def small_seed(apps: int = 3) -> dict[str, Any]:
 
 def rich_seed() -> dict[str, Any]:
     document = seed.read("demo")
-    document["gpgkeys"] = [{"keyData": key} for key in DEMO_KEYS]  # the demo has none; every kind must be there
+    document["gpgkeys"] = [{"keyData": key} for key in DEMO_KEYS]  # both demo keys: more than one of every kind
     return document
 
 
