@@ -7,8 +7,9 @@ written last. A backup without its manifest does not exist.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -190,8 +191,11 @@ def write_objects(
 
 
 def shrink_check(store: Store, instance: str, counts: dict[str, int], max_shrink: float) -> dict[str, Any] | None:
-    """A reason to distrust this export: it holds far fewer objects than the previous complete backup."""
-    previous = next(iter(list_backups(store, instance, limit=1)), None)
+    """A reason to distrust this export: it holds far fewer objects than the previous trusted backup.
+
+    Backups already flagged are passed over, so a second small export after a flagged one is flagged too.
+    """
+    previous = next((b for b in iter_backups(store, instance) if not b.manifest.get("suspicious")), None)
     if previous is None:
         return None
     before = sum(previous.counts.get(k, 0) for k in counts)
@@ -248,19 +252,20 @@ def read_manifest(store: Store, instance: str, backup_id: str) -> dict[str, Any]
     return manifest
 
 
-def list_backups(store: Store, instance: str, *, limit: int | None = None) -> list[BackupInfo]:
-    """Complete backups of an instance, newest first."""
+def iter_backups(store: Store, instance: str) -> Iterator[BackupInfo]:
+    """Complete backups of an instance, newest first, reading each manifest only when asked for."""
     ids = sorted((name.rstrip("/") for name in store.list(f"{instance}/") if name.endswith("/")), reverse=True)
-    found: list[BackupInfo] = []
     for backup_id in ids:
         try:
             manifest = load_yaml(store.get(f"{instance}/{backup_id}/{MANIFEST}"))
         except ObjectNotFound:
             continue
-        found.append(BackupInfo(backup_id, manifest))
-        if limit and len(found) >= limit:
-            break
-    return found
+        yield BackupInfo(backup_id, manifest)
+
+
+def list_backups(store: Store, instance: str, *, limit: int | None = None) -> list[BackupInfo]:
+    """Complete backups of an instance, newest first."""
+    return list(itertools.islice(iter_backups(store, instance), limit))
 
 
 def resolve(store: Store, instance: str, backup: str) -> str:

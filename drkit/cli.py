@@ -216,11 +216,11 @@ def list_(store: str, instance: str | None, server: str | None, plaintext: bool,
     source = open_store(store)
     name = instance_name(instance, server, plaintext, source)
     found = backup.list_backups(source, name)
-    lines = [f"{'BACKUP':<24} {'CREATED':<21} OBJECTS  FLAGS"]
+    lines = [f"{'BACKUP':<26} {'CREATED':<21} OBJECTS  FLAGS"]
     for info in found:
         flags = "suspicious" if info.manifest.get("suspicious") else ""
         total = sum(info.counts.values())
-        lines.append(f"{info.backup_id:<24} {info.manifest.get('finishedAt', ''):<21} {total:>7}  {flags}")
+        lines.append(f"{info.backup_id:<26} {info.manifest.get('finishedAt', ''):<21} {total:>7}  {flags}")
     if not found:
         lines = [f"no complete backup of {name} in {source.url}"]
     emit(output, [b.to_json() for b in found], lines)
@@ -401,6 +401,8 @@ def restore(
         secrets = creds.load(credentials, env=dict(os.environ), fetch_secret=creds.aws_secret_fetcher())
     client = make_client(server, **auth)
     report = restoring.restore(client, loaded, secrets, options, converge=converge.converge)
+    if loaded.manifest.get("suspicious"):
+        report.notes.insert(0, f"this backup was flagged at export: {loaded.manifest['suspicious']['reason']}")
     emit(output, report.to_json(), report.lines())
     sys.exit(report.exit_code)
 

@@ -363,6 +363,8 @@ def test_a_backup_that_shrinks_too_much_is_flagged(tmp_path: Path) -> None:
         assert manifest["suspicious"]["previousCount"] > manifest["suspicious"]["count"]
         listed = CliRunner().invoke(main, ["list", "--store", guarded, "--instance", INSTANCE, "-o", "json"])
         assert [b["suspicious"] for b in yaml.safe_load(listed.stdout)] == [True, False]
+        again = run_export(sim, guarded)  # compared with the last trusted backup, not the flagged one
+        assert again.exit_code == 3, again.output
         allowed = run_export(sim, relaxed, "--max-shrink", "0.99")
         assert allowed.exit_code == 0, allowed.output
         relaxed_store = open_store(relaxed)
