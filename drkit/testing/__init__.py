@@ -1,5 +1,16 @@
 """Test support shipped with drkit: an Argo CD API simulator for drkit's tests and users' restore drills."""
 
-from drkit.testing.sim import Simulator
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["Simulator"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the simulator lazily, so `python -m drkit.testing.sim` does not import its module twice."""
+    if name == "Simulator":
+        from drkit.testing.sim import Simulator
+
+        return Simulator
+    raise AttributeError(name)
