@@ -16,6 +16,7 @@ from drkit.argocd import Client, server_url
 from drkit.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, DrkitError
 from drkit.kinds import KINDS, parse_kinds
 from drkit.store import Store, open_store
+from drkit.verify import verify as verify_backup
 
 DEFAULT_STORE = "./drkit-backups"
 
@@ -244,26 +245,11 @@ def show(
         summary = {k: v for k, v in manifest.items() if k != "objects"}
         click.echo(backup.dump(summary).decode(), nl=False)
         return
-    entry = find_entry(manifest, object_ref)
+    entry = backup.find_entry(manifest, object_ref)
     doc, problems = backup.read_object(source, f"{name}/{resolved}", entry, manifest["formatVersion"])
     if problems:
         raise backup.IntegrityError("; ".join(problems))
     click.echo(backup.dump(doc).decode(), nl=False)
-
-
-def find_entry(manifest: dict[str, Any], ref: str) -> dict[str, Any]:
-    """The manifest entry for KIND/NAME: the exact key, or a unique match on the name or identity."""
-    kind, _, wanted = ref.partition("/")
-    if kind not in KINDS or not wanted:
-        raise ConfigError(f"{ref!r} is not KIND/NAME", hint=f"kinds are {', '.join(KINDS)}")
-    entries = [e for e in manifest["objects"] if e["kind"] == kind]
-    exact = [e for e in entries if e["name"] == wanted]
-    loose = [e for e in entries if e["name"].rsplit("/", 1)[-1] == wanted or wanted in e["name"]]
-    matches = exact or loose
-    if len(matches) != 1:
-        names = ", ".join(e["name"] for e in matches[:10]) or "none"
-        raise ConfigError(f"{ref!r} matches {len(matches)} objects ({names})", hint="give the full KIND/NAME")
-    return matches[0]
 
 
 @main.command()
@@ -276,7 +262,7 @@ def verify(store: str, instance: str | None, server: str | None, plaintext: bool
     """Check every checksum, schema and reference of a backup."""
     source = open_store(store)
     name = instance_name(instance, server, plaintext, source)
-    result = backup.verify(source, name, backup_id)
+    result = verify_backup(source, name, backup_id)
     lines = [f"backup {result.backup_id}: {'ok' if result.ok else f'{len(result.problems)} problem(s)'}"]
     lines += [f"  {p}" for p in result.problems]
     emit(output, result.to_json(), lines)
@@ -320,20 +306,6 @@ def prune(
 
 # restore and diff -------------------------------------------------------------------------------------------
 
-# What applications and ApplicationSets may pull in by dependency closure (--kinds applications still
-# restores the project, cluster and repositories an application needs when the target lacks them).
-CLOSURE_KINDS = {
-    "applications": ("projects", "clusters", "repositories", "repocreds"),
-    "applicationsets": ("projects",),
-}
-
-
-def kinds_to_read(kinds: tuple[str, ...]) -> tuple[str, ...]:
-    wanted = set(kinds)
-    for kind in kinds:
-        wanted.update(CLOSURE_KINDS.get(kind, ()))
-    return tuple(k for k in KINDS if k in wanted)
-
 
 @main.command()
 @apply_options(server_options + store_options)
@@ -376,7 +348,7 @@ def restore(
     Nothing on the target is deleted. Every checksum, schema and credential is checked before the first
     write; a problem there changes nothing.
     """
-    from drkit import converge, remap
+    from drkit import converge, remap, secretsmanager
     from drkit import credentials as creds
     from drkit import restore as restoring
 
@@ -395,10 +367,10 @@ def restore(
     )
     source = open_store(store)
     name = instance_name(instance, server, auth["plaintext"], source)
-    loaded = backup.load(source, name, backup_id, kinds_to_read(options.kinds))
+    loaded = backup.load(source, name, backup_id, restoring.kinds_to_read(options.kinds))
     secrets = None
     if credentials:
-        secrets = creds.load(credentials, env=dict(os.environ), fetch_secret=creds.aws_secret_fetcher())
+        secrets = creds.load(credentials, env=dict(os.environ), fetch_secret=secretsmanager.fetcher())
     client = make_client(server, **auth)
     report = restoring.restore(client, loaded, secrets, options, converge=converge.converge)
     if loaded.manifest.get("suspicious"):

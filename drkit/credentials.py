@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from drkit.errors import CredentialError
+from drkit.kinds import normalize_repo_url, normalize_server, same_url  # noqa: F401 (re-exported)
 
 SECTIONS = ("repositories", "repocreds", "clusters", "certificates")
 STR, SECRET, INT, BOOL, B64, SECRET_LIST, SECRET_MAP = "str", "secret", "int", "bool", "b64", "list", "map"
@@ -54,7 +55,6 @@ FIELDS: dict[str, dict[str, Any]] = {
 CERTIFICATE_FIELDS = ("serverName", "certType", "certSubType", "certData")
 _REFERENCE_FORMS = "a string, {env: NAME}, {file: PATH} or {aws-secretsmanager: SECRET_ID, key: FIELD}"
 _URL_PASSWORD = re.compile(r"^([a-z][a-z0-9+.\-]*://[^/@:]*):[^/@]*@", re.IGNORECASE)
-_SSH_URL = re.compile(r"^(ssh://)?([^/:]*?)@[^@]+$")
 _SSH_KEY_TYPE = re.compile(r"^(ssh-|ecdsa-|sk-)[a-z0-9@.\-]+$")
 
 
@@ -83,28 +83,9 @@ class Secret:
         return hash(("drkit.Secret", self._value))
 
 
-def normalize_repo_url(url: str) -> str:
-    """Normalise a repo URL as Argo CD's `git.NormalizeGitURL` does: lower case, ssh form unified, no `.git`."""
-    repo = url.strip().lower()
-    if _SSH_URL.match(repo) and not repo.startswith("ssh://"):
-        repo = "ssh://" + repo.replace(":", "/", 1)
-    return repo.removesuffix(".git").removeprefix("ssh://")
-
-
-def same_url(a: str, b: str) -> bool:
-    """True when two repo URLs name the same repository, as Argo CD's `git.SameURL` decides."""
-    left, right = normalize_repo_url(a), normalize_repo_url(b)
-    return bool(left) and left == right
-
-
 def redact_url(url: str) -> str:
     """A URL fit for a message: a password in its user info replaced by `***`."""
     return _URL_PASSWORD.sub(r"\1:***@", url)
-
-
-def normalize_server(server: str) -> str:
-    """A cluster server URL as Argo CD stores it: trailing `/` trimmed."""
-    return server.strip().rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -489,45 +470,3 @@ def _is_base64(text: str) -> bool:
         return bool(compact) and base64.b64decode(compact, validate=True) is not None
     except (binascii.Error, ValueError):
         return False
-
-
-def aws_secret_fetcher() -> Callable[[str], str]:
-    """A `fetch_secret` reading AWS Secrets Manager through boto3's standard chain; the client is made on first use."""
-    client: list[Any] = []
-    lock = threading.Lock()
-
-    def fetch(secret_id: str) -> str:
-        import boto3
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
-
-        name = f"AWS Secrets Manager secret {secret_id}"
-        try:
-            with lock:
-                if not client:
-                    client.append(boto3.client("secretsmanager"))
-            answer = client[0].get_secret_value(SecretId=secret_id)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "error")
-            raise CredentialError(f"{name} could not be read ({code})", hint=_aws_hint(code)) from None
-        except NoRegionError:
-            raise CredentialError(f"{name}: no AWS region is configured", hint="set AWS_REGION") from None
-        except NoCredentialsError:
-            hint = "set AWS_PROFILE or the AWS_* variables, or give the pod an IAM role (IRSA)"
-            raise CredentialError(f"{name}: no AWS credentials were found", hint=hint) from None
-        except BotoCoreError as exc:
-            hint = "check the network, AWS_REGION and AWS_ENDPOINT_URL"
-            raise CredentialError(f"{name} could not be read ({type(exc).__name__})", hint=hint) from None
-        if "SecretString" not in answer:
-            raise CredentialError(f"{name} holds binary data, not a string", hint="store it as a SecretString")
-        return answer["SecretString"]
-
-    return fetch
-
-
-def _aws_hint(code: str) -> str:
-    """The next step for a Secrets Manager error code."""
-    if code == "ResourceNotFoundException":
-        return "check the secret id and the region (AWS_REGION)"
-    if code in ("AccessDeniedException", "AccessDenied", "UnrecognizedClientException", "KMSAccessDeniedException"):
-        return "grant secretsmanager:GetSecretValue on it (and kms:Decrypt for its key) to the role drkit runs as"
-    return "check the secret id, the region (AWS_REGION) and the IAM permission secretsmanager:GetSecretValue"

@@ -29,6 +29,7 @@ VOLATILE_ANNOTATIONS = frozenset(
 )
 KEPT_METADATA = ("name", "namespace", "labels", "annotations", "finalizers")
 IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
+_SSH_URL = re.compile(r"^(ssh://)?([^/:]*?)@[^@]+$")
 
 
 @dataclass(frozen=True)
@@ -163,3 +164,30 @@ def is_default_in_cluster(cluster: dict[str, Any]) -> bool:
     config = {k: v for k, v in cluster.get("config", {}).items() if v and k != "tlsClientConfig"}
     tls = {k: v for k, v in cluster.get("config", {}).get("tlsClientConfig", {}).items() if v}
     return not any(cluster.get(k) for k in customised) and not config and not tls
+
+
+# identity rules Argo CD applies to repository and cluster URLs (API-NOTES §1.1) ---------------------------------
+
+
+def normalize_repo_url(url: str) -> str:
+    """Normalise a repo URL as Argo CD's `git.NormalizeGitURL` does: lower case, ssh form unified, no `.git`."""
+    repo = url.strip().lower()
+    if _SSH_URL.match(repo) and not repo.startswith("ssh://"):
+        repo = "ssh://" + repo.replace(":", "/", 1)
+    return repo.removesuffix(".git").removeprefix("ssh://")
+
+
+def same_url(a: str, b: str) -> bool:
+    """True when two repo URLs name the same repository, as Argo CD's `git.SameURL` decides."""
+    left, right = normalize_repo_url(a), normalize_repo_url(b)
+    return bool(left) and left == right
+
+
+def normalize_server(server: str) -> str:
+    """A cluster server URL as Argo CD stores it: trailing `/` trimmed."""
+    return server.strip().rstrip("/")
+
+
+def has_repo_prefix(prefix: str, url: str) -> bool:
+    """True when a repocreds template URL `prefix` covers the repository `url` (Argo CD matches by prefix)."""
+    return normalize_repo_url(url).startswith(normalize_repo_url(prefix))

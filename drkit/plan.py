@@ -13,8 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drkit.argocd import Client
-from drkit.credentials import Certificate, normalize_repo_url, normalize_server
-from drkit.kinds import IN_CLUSTER_SERVER, KINDS, RESTORE_ORDER, generated_by, is_default_in_cluster, normalize
+from drkit.credentials import Certificate
+from drkit.kinds import (
+    IN_CLUSTER_SERVER,
+    KINDS,
+    RESTORE_ORDER,
+    generated_by,
+    has_repo_prefix,
+    is_default_in_cluster,
+    normalize,
+    normalize_repo_url,
+    normalize_server,
+)
 
 Objects = dict[str, list[dict[str, Any]]]
 
@@ -280,7 +290,7 @@ def _needs_credentials(kind: str, doc: dict[str, Any], objects: Objects, creds: 
     if kind == "repositories":
         url = doc["repo"]
         own = creds.for_repository(url) or {}
-        templates = [c["url"] for c in objects.get("repocreds", []) if _prefixes(c["url"], url)]
+        templates = [c["url"] for c in objects.get("repocreds", []) if has_repo_prefix(c["url"], url)]
         if any(creds.for_repocreds(t) for t in templates):
             return False
         if _is_ssh(url):
@@ -295,10 +305,6 @@ def _needs_credentials(kind: str, doc: dict[str, Any], objects: Objects, creds: 
         has_basic = bool(config.get("username") and config.get("password"))
         return not (has_basic or any(config.get(k) for k in CLUSTER_AUTH if k != "password"))
     return False
-
-
-def _prefixes(prefix: str, url: str) -> bool:
-    return normalize_repo_url(url).startswith(normalize_repo_url(prefix))
 
 
 def _is_ssh(url: str) -> bool:

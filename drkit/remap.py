@@ -14,9 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from drkit.credentials import normalize_repo_url, normalize_server, same_url
 from drkit.errors import ConfigError
-from drkit.kinds import RESTORE_ORDER, generated_by
+from drkit.kinds import RESTORE_ORDER, generated_by, has_repo_prefix, normalize_repo_url, normalize_server, same_url
 
 Objects = dict[str, list[dict[str, Any]]]
 
@@ -263,7 +262,7 @@ def select(objects: Objects, options: Any) -> Objects:
         elif kind == "repositories":
             out[kind] = [r for r in docs if any(same_url(r["repo"], u) for u in repos)]
         elif kind == "repocreds":
-            out[kind] = [c for c in docs if any(_prefixes(c["url"], u) for u in repos)]
+            out[kind] = [c for c in docs if any(has_repo_prefix(c["url"], u) for u in repos)]
         else:
             out[kind] = docs  # certificates and GPG keys: all of them when the kinds ask for them
     return out
@@ -294,7 +293,3 @@ def sources_of(spec: dict[str, Any]) -> list[dict[str, Any]]:
         found.append(spec["source"])
     dry = (spec.get("sourceHydrator") or {}).get("drySource")
     return found + ([dry] if dry else [])
-
-
-def _prefixes(prefix: str, url: str) -> bool:
-    return normalize_repo_url(url).startswith(normalize_repo_url(prefix))

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drkit.argocd import Client, quote_id
-from drkit.credentials import normalize_repo_url, normalize_server
 from drkit.errors import EXIT_OK, EXIT_PARTIAL, ApiError, AuthError
-from drkit.kinds import RESTORE_ORDER, generated_by
+from drkit.kinds import RESTORE_ORDER, generated_by, normalize_repo_url, normalize_server
 from drkit.plan import Plan, Step, plan
 from drkit.remap import remap, select, sources_of
 
@@ -411,3 +410,18 @@ def diff(client: Client, backup: Any, options: RestoreOptions) -> Plan:
     """The restore comparison as a drift report, without writes; `extra` lists live objects the backup lacks."""
     objects = remap(select(backup.objects, options), options.remap_clusters, options.remap_repos).objects
     return plan(client, objects, None, options)
+
+
+# What applications and ApplicationSets may pull in by dependency closure (--kinds applications still
+# restores the project, cluster and repositories an application needs when the target lacks them).
+CLOSURE_KINDS = {
+    "applications": ("projects", "clusters", "repositories", "repocreds"),
+    "applicationsets": ("projects",),
+}
+
+
+def kinds_to_read(kinds: tuple[str, ...]) -> tuple[str, ...]:
+    wanted = set(kinds)
+    for kind in kinds:
+        wanted.update(CLOSURE_KINDS.get(kind, ()))
+    return tuple(k for k in RESTORE_ORDER if k in wanted)

@@ -18,13 +18,12 @@ from drkit.credentials import (
     Certificate,
     Credentials,
     Secret,
-    _aws_hint,
-    aws_secret_fetcher,
     load,
     normalize_repo_url,
     same_url,
 )
 from drkit.errors import CredentialError
+from drkit.secretsmanager import _aws_hint, fetcher
 
 SECRET = "SUPER-SECRET-7f3a9c"  # distinctive: must never show up in any message, repr or str
 ED25519 = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"  # github.com's public host key
@@ -621,7 +620,7 @@ def test_aws_secrets_manager_key_and_whole_string(tmp_path: Path, aws: Callable[
           https://10.0.0.1:6443: {bearerToken: {aws-secretsmanager: prod/cluster}}
         """,
     )
-    creds = load(path, env={}, fetch_secret=aws_secret_fetcher())
+    creds = load(path, env={}, fetch_secret=fetcher())
     assert creds.for_repocreds("https://git.example.com/team") == {
         "username": "bot",
         "password": Secret(f"{SECRET}-key"),
@@ -638,7 +637,7 @@ def test_aws_missing_secret_is_a_clear_error(tmp_path: Path, aws: Callable[[str,
           https://git.example.com/a.git: {password: {aws-secretsmanager: prod/missing, key: token}}
           https://git.example.com/b.git: {password: {aws-secretsmanager: prod/exists, key: token}}
         """,
-        fetch=aws_secret_fetcher(),
+        fetch=fetcher(),
     )
     assert (
         'repositories "https://git.example.com/a.git" password: AWS Secrets Manager secret prod/missing could not be '
@@ -648,7 +647,7 @@ def test_aws_missing_secret_is_a_clear_error(tmp_path: Path, aws: Callable[[str,
 
 
 def test_aws_fetcher_raises_credential_error_naming_the_secret(aws: Callable[[str, str], None]) -> None:
-    fetch = aws_secret_fetcher()
+    fetch = fetcher()
     with pytest.raises(CredentialError, match="secret nothing/here could not be read") as info:
         fetch("nothing/here")
     assert "secretsmanager:GetSecretValue" not in str(info.value)  # not found is not a permission problem
@@ -676,7 +675,7 @@ def test_merge_into_cluster_with_a_null_config(creds: Credentials) -> None:
 def test_aws_fetcher_without_a_region_says_so(aws: Callable[[str, str], None], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     with pytest.raises(CredentialError, match="secret prod/git: no AWS region is configured; set AWS_REGION"):
-        aws_secret_fetcher()("prod/git")
+        fetcher()("prod/git")
 
 
 @pytest.mark.parametrize("code", ["AccessDeniedException", "KMSAccessDeniedException", "ThrottlingException"])

@@ -24,6 +24,7 @@ from drkit.store import Store, open_store
 from drkit.testing import Simulator, seed
 from drkit.testing.gateway import Faults
 from drkit.testing.gpg_demo_keys import DEMO_KEYS
+from drkit.verify import verify
 
 pytest_plugins = ["tests.s3fixtures"]
 
@@ -143,7 +144,7 @@ def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 
 def test_rich_export_verifies_and_counts_match_the_instance(rich_backup, rich_sim: Simulator) -> None:
     store, backup_id, files = rich_backup
-    assert backup.verify(store, INSTANCE, "latest").problems == []
+    assert verify(store, INSTANCE, "latest").problems == []
     assert backup.resolve(store, INSTANCE, "latest") == backup_id
     manifest = yaml.safe_load(files[backup.MANIFEST])
     expected = sim_counts(rich_sim)  # sim.clusters never holds the synthetic in-cluster entry
@@ -277,9 +278,9 @@ def test_an_export_killed_at_any_put_leaves_no_backup(small_sim: Simulator, tmp_
         assert attempt != good
         assert [b.backup_id for b in backup.list_backups(store, INSTANCE)] == [good], k
         assert backup.resolve(store, INSTANCE, "latest") == good
-        assert backup.verify(store, INSTANCE, "latest").ok
+        assert verify(store, INSTANCE, "latest").ok
         with pytest.raises(BackupNotFound):
-            backup.verify(store, INSTANCE, attempt)
+            verify(store, INSTANCE, attempt)
         with pytest.raises(BackupNotFound):
             backup.load(store, INSTANCE, attempt)
 
@@ -309,7 +310,7 @@ def test_a_sigkilled_export_process_leaves_no_backup(small_sim: Simulator, tmp_p
         proc.stderr.close()
     small_sim.gateway.faults = Faults()
     assert [b.backup_id for b in backup.list_backups(store, INSTANCE)] == [good]
-    assert backup.resolve(store, INSTANCE, "latest") == good and backup.verify(store, INSTANCE, good).ok
+    assert backup.resolve(store, INSTANCE, "latest") == good and verify(store, INSTANCE, good).ok
 
 
 # --- no secret leaks -------------------------------------------------------------------------------------------
@@ -385,5 +386,5 @@ def test_losing_permission_on_some_kinds_still_writes_and_warns(small_sim: Simul
     assert document["counts"]["applications"] == 3 and document["counts"]["projects"] == 2
     store = open_store(str(tmp_path))
     assert backup.resolve(store, INSTANCE, "latest") == document["backup_id"]
-    assert backup.verify(store, INSTANCE, "latest").ok
+    assert verify(store, INSTANCE, "latest").ok
     assert "gpgkeys" in " ".join(backup.read_manifest(store, INSTANCE, document["backup_id"])["warnings"])
