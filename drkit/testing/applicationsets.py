@@ -188,7 +188,7 @@ def resources_of(generated: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _rbac(sim: Any, appset: dict[str, Any]) -> str:
     project = appset.get("spec", {}).get("template", {}).get("spec", {}).get("project") or "default"
     meta = appset["metadata"]
-    return apps.rbac_name(sim, project, meta["namespace"], meta["name"])
+    return apps.rbac_name(sim, project, meta["namespace"], meta.get("name", ""))
 
 
 def _same(existing: dict[str, Any], body: dict[str, Any]) -> bool:
@@ -278,7 +278,13 @@ def handlers(sim: Any) -> dict[str, Any]:
             preview = copy.deepcopy(stored)
             preview["status"] = {"resources": resources_of(render(preview))}
             return preview
-        key = (namespace, meta.get("name", ""))
+        if not meta.get("name"):  # kube-apiserver validation: Invalid, hence InvalidArgument
+            raise GrpcError(
+                INVALID_ARGUMENT,
+                'ApplicationSet.argoproj.io "" is invalid: metadata.name: Required value: '
+                "name or generateName is required",
+            )
+        key = (namespace, meta["name"])
         with sim.lock:
             existing = sim.applicationsets.get(key)
             if existing is None:

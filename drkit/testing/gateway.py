@@ -58,6 +58,8 @@ HTTP_STATUS = {
 # Routes whose last parameter is `{x=**}` in the proto (swagger shows a plain `{x}`).
 GREEDY_TEMPLATES = frozenset({"/api/v1/account/can-i/{resource}/{action}/{subresource}"})
 QUERY_UNESCAPED_PREFIXES = ("/api/v1/clusters/", "/api/v1/repositories/", "/api/v1/repocreds/")
+# Query parameters read by Argo CD's own forwarders, outside the request messages swagger describes (§1.4)
+QUERY_EXTRAS = frozenset({"fields"})
 
 
 class GrpcError(Exception):
@@ -83,9 +85,9 @@ class Request:
     claims: dict[str, Any] = field(default_factory=dict)
 
     def arg(self, name: str, default: str = "") -> str:
-        """A query parameter's last value, as grpc-gateway populates a scalar field."""
+        """A query parameter's first value: grpc-gateway v1 logs "too many field values" and uses values[0]."""
         values = self.query.get(name)
-        return values[-1] if values else default
+        return values[0] if values else default
 
     def args(self, name: str) -> list[str]:
         return self.query.get(name, [])
@@ -123,6 +125,8 @@ class Route:
     operation: str
     body_schema: dict[str, Any] | None
     template: str
+    query_params: frozenset[str] = frozenset()  # what the request message takes from the query (none: body "*")
+    typed: dict[str, str] = field(default_factory=dict)  # path/query parameter -> "bool" | "int", parsed as Go does
 
 
 def load_routes() -> list[Route]:
@@ -134,11 +138,56 @@ def load_routes() -> list[Route]:
         if template in GREEDY_TEMPLATES:  # the proto says {param=**}: the last parameter spans slashes
             regex = regex[: regex.rindex("([^/]+)")] + "(.+)"
         for method, op in methods.items():
-            body = next((p["schema"] for p in op.get("parameters", []) if p["in"] == "body"), None)
-            routes.append(Route(method.upper(), re.compile(f"^{regex}$"), names, op["operationId"], body, template))
+            params = op.get("parameters", [])
+            body = next((p["schema"] for p in params if p["in"] == "body"), None)
+            query = frozenset(p["name"] for p in params if p["in"] == "query") | QUERY_EXTRAS
+            typed = {p["name"]: kind for p in params if (kind := _scalar_kind(p))}
+            route = Route(
+                method.upper(), re.compile(f"^{regex}$"), names, op["operationId"], body, template, query, typed
+            )
+            routes.append(route)
     # literal segments win over parameters, as in the gateway's pattern order
     routes.sort(key=lambda r: r.template.count("{"))
     return routes
+
+
+def _scalar_kind(param: dict[str, Any]) -> str:
+    """ "bool" or "int" for a path or query parameter the gateway parses with strconv, else ""."""
+    if param["in"] not in ("path", "query"):
+        return ""
+    if param.get("type") == "boolean":
+        return "bool"
+    if param.get("type") == "integer" or param.get("format") in ("int64", "int32", "uint64", "uint32"):
+        return "int"
+    return ""
+
+
+def _parse_scalar(kind: str, value: str) -> str:
+    """The strconv error grpc-gateway v1's runtime.Bool / runtime.Int64 gives for value, or "" when it parses."""
+    if kind == "bool":
+        ok = value in ("1", "t", "T", "true", "TRUE", "True", "0", "f", "F", "false", "FALSE", "False")
+        return "" if ok else f'strconv.ParseBool: parsing "{value}": invalid syntax'
+    try:
+        int(value, 0)  # runtime.Int64 is strconv.ParseInt(val, 0, 64)
+        return ""
+    except ValueError:
+        return f'strconv.ParseInt: parsing "{value}": invalid syntax'
+
+
+def parse_params(route: Route, params: dict[str, str], query: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Check typed path and query parameters as the generated gateway code does; return the query it reads.
+
+    Path parameters give `type mismatch, parameter: x, error: ...`; query parameters the bare strconv error.
+    A `body: "*"` route reads no query parameters at all, and others only their request message's fields.
+    """
+    for name, value in params.items():
+        if (kind := route.typed.get(name)) and (err := _parse_scalar(kind, value)):
+            raise GrpcError(INVALID_ARGUMENT, f"type mismatch, parameter: {name}, error: {err}")
+    kept = {k: v for k, v in query.items() if k in route.query_params}
+    for name, values in kept.items():
+        if (kind := route.typed.get(name)) and values and (err := _parse_scalar(kind, values[0])):
+            raise GrpcError(INVALID_ARGUMENT, err)
+    return kept
 
 
 @dataclass
@@ -224,6 +273,21 @@ class Gateway:
             raw = first + "".join(cookies.get(f"argocd.token-{i}", "") for i in range(1, int(count)))
         return raw
 
+    def _authenticate(self, route: Route, headers: dict[str, str], req: Request) -> None:
+        """Set the caller's claims: 401 without a valid token, unless the operation needs none."""
+        token = self.token_of(headers)
+        if route.operation not in self.public:
+            if not token:
+                raise GrpcError(UNAUTHENTICATED, "no session information")
+            req.claims = self.authenticate(token)
+            req.subject = req.claims.get("sub", "")
+        elif token:
+            try:
+                req.claims = self.authenticate(token)
+                req.subject = req.claims.get("sub", "")
+            except GrpcError:
+                pass
+
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response:
         """The whole pipeline for one request, from raw bytes to a Response."""
         split = urlsplit(target)
@@ -232,26 +296,17 @@ class Gateway:
             self.requests.append((method, raw_path))
         content_type = headers.get("content-type", "").lower()
         if method != "GET" and raw_path.startswith("/api/") and content_type != "application/json":
-            return Response("Invalid content type", 415, {"Content-Type": "text/plain; charset=utf-8"})
+            plain = {"Content-Type": "text/plain; charset=utf-8", "X-Content-Type-Options": "nosniff"}  # http.Error
+            return Response("Invalid content type\n", 415, plain)
         found = self.match(method, raw_path)
         if isinstance(found, int):
             text = "Not Found" if found == 404 else "Method Not Allowed"
             return Response(text + "\n", found, {"Content-Type": "text/plain; charset=utf-8"})
         route, params = found
         try:
-            req = Request(method, raw_path, params, parse_qs(split.query, keep_blank_values=True), headers)
-            if route.operation not in self.public:
-                token = self.token_of(headers)
-                if not token:
-                    raise GrpcError(UNAUTHENTICATED, "no session information")
-                req.claims = self.authenticate(token)
-                req.subject = req.claims.get("sub", "")
-            elif token := self.token_of(headers):
-                try:
-                    req.claims = self.authenticate(token)
-                    req.subject = req.claims.get("sub", "")
-                except GrpcError:
-                    pass
+            query = parse_qs(split.query, keep_blank_values=True)
+            req = Request(method, raw_path, params, query, headers)
+            req.query = parse_params(route, params, query)
             if route.body_schema is not None:
                 try:
                     raw = json.loads(body or b"{}")
@@ -261,6 +316,7 @@ class Gateway:
                     req.body = gojson.decode(raw, route.body_schema)
                 except gojson.DecodeError as err:
                     raise GrpcError(INVALID_ARGUMENT, str(err)) from None
+            self._authenticate(route, headers, req)  # the gRPC interceptor runs after the gateway decoded the request
             handler = self.handlers.get(route.operation)
             if handler is None:
                 raise GrpcError(UNIMPLEMENTED, f"{route.operation} is not simulated")

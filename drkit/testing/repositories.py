@@ -151,7 +151,7 @@ def repository_handlers(sim: Any) -> dict[str, Any]:
         with sim.lock:
             existing = sim.repositories.get(key)
             if existing is not None:
-                if {"type": "git", **enriched(sim, existing)} == {"type": "git", **repo}:
+                if {"type": "git", **enriched(sim, existing)} == repo:  # only the stored type is defaulted (§2.5)
                     return summary(existing)
                 if not req.flag("upsert"):
                     raise GrpcError(
@@ -165,8 +165,7 @@ def repository_handlers(sim: Any) -> dict[str, Any]:
     def update(req: Req) -> dict[str, Any]:
         repo = dict(req.body or {})
         repo.pop("connectionState", None)
-        url = repo.get("repo") or req.params["repo.repo"]
-        repo["repo"] = url
+        url = repo["repo"] = req.params["repo.repo"]  # the gateway sets path fields after decoding the body
         with sim.lock:
             found = find(sim, url, repo.get("project", ""))
             if found is None:
@@ -241,7 +240,7 @@ def creds_handlers(sim: Any, store: dict[str, dict[str, Any]], prefix: str, writ
 
     def update(req: Req) -> dict[str, Any]:
         creds = dict(req.body or {})
-        creds["url"] = creds.get("url") or req.params["creds.url"]
+        creds["url"] = req.params["creds.url"]  # the path wins over the body (gateway PopulateFieldFromPath)
         sim.enforce(req, "repositories", "update", creds["url"])
         with sim.lock:
             if creds["url"] not in store:

@@ -1,7 +1,7 @@
 """Simulated Argo CD session, version, settings and account endpoints (API-NOTES §1.2, §2.10, §2.11).
 
-Account token metadata lives in this module's closure (Argo CD keeps it in `argocd-secret`), so a fresh
-Simulator starts without any.
+Account token metadata lives in `sim.account_tokens` (Argo CD keeps it in `argocd-secret`), where
+`sim.authenticate` checks every API key against it.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def session_handlers(sim: Any) -> dict[str, Any]:
 
 def account_handlers(sim: Any) -> dict[str, Any]:
     """AccountService handlers; every user in `sim.users` is an enabled account with login and apiKey."""
-    tokens: dict[str, list[dict[str, Any]]] = {}
+    tokens = sim.account_tokens
 
     def account(name: str) -> dict[str, Any]:
         out: dict[str, Any] = {"name": name, "enabled": True, "capabilities": ["login", "apiKey"]}
@@ -163,11 +163,7 @@ def account_handlers(sim: Any) -> dict[str, Any]:
                 raise GrpcError(
                     UNKNOWN, f"failed to update account with new token: account already has token with id '{token_id}'"
                 )
-            token = sim.mint_token(f"{name}:apiKey", expires_in=expires_in or None, jti=token_id)
-            record: dict[str, Any] = {"id": token_id, "issuedAt": int(time.time())}
-            if expires_in:
-                record["expiresAt"] = record["issuedAt"] + expires_in
-            tokens.setdefault(name, []).append(record)
+            token = sim.mint_token(f"{name}:apiKey", expires_in=expires_in or None, jti=token_id)  # records it
         return {"token": token}
 
     def delete_token(req: Request) -> dict[str, Any]:
@@ -191,6 +187,7 @@ def account_handlers(sim: Any) -> dict[str, Any]:
             if sim.users.get(user_of(req.subject)) != body.get("currentPassword"):
                 raise GrpcError(INVALID_ARGUMENT, "current password does not match")
             sim.users[name] = body.get("newPassword", "")
+            sim.password_mtime[name] = int(time.time())  # tokens issued before now stop working (PasswordMtime)
         return {}
 
     def can_i(req: Request) -> dict[str, str]:

@@ -86,6 +86,9 @@ class Simulator:
         self.app_namespaces = list(app_namespaces)
         self.version = version
         self.users = {"admin": admin_password}
+        # API-key metadata per account, as argocd-secret `accounts.<name>.tokens` holds it (id, issuedAt, expiresAt)
+        self.account_tokens: dict[str, list[dict[str, Any]]] = {}
+        self.password_mtime: dict[str, int] = {}  # account -> when its password last changed (PasswordMtime)
         self.static_tokens: dict[str, str] = {}
         self.policies: dict[str, list[tuple[str, str, str]]] = {"admin": [("*", "*", "*")]}
         self.lock = threading.RLock()
@@ -224,11 +227,22 @@ class Simulator:
     # auth ----------------------------------------------------------------------------------------------
 
     def mint_token(self, sub: str, *, expires_in: int | None = None, jti: str | None = None) -> str:
-        """An HS256 JWT signed with this instance's secret key, as Argo CD issues them."""
+        """An HS256 JWT signed with this instance's secret key, as Argo CD issues them.
+
+        An `<account>:apiKey` token is also recorded as the account's API key, as `argocd account
+        generate-token` does, so it stays valid until deleted (Argo CD refuses unrecorded ids).
+        """
         iat = int(time.time())
         claims: dict[str, Any] = {"iss": "argocd", "sub": sub, "iat": iat, "nbf": iat, "jti": jti or str(uuid.uuid4())}
         if expires_in:
             claims["exp"] = iat + expires_in
+        account, _, capability = sub.partition(":")
+        if capability == "apiKey" and not sub.startswith("proj:"):
+            record: dict[str, Any] = {"id": claims["jti"], "issuedAt": iat}
+            if expires_in:
+                record["expiresAt"] = claims["exp"]
+            with self.lock:
+                self.account_tokens.setdefault(account, []).append(record)
         header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
         payload = _b64url(json.dumps(claims).encode())
         sig = hmac.new(self.secret_key, f"{header}.{payload}".encode(), hashlib.sha256).digest()
@@ -254,7 +268,34 @@ class Simulator:
         sub = claims.get("sub", "")
         if sub.startswith("proj:"):
             self._check_project_token(sub, claims)
+        else:
+            self._check_account_token(sub, claims)
         return claims
+
+    def _check_account_token(self, sub: str, claims: dict[str, Any]) -> None:
+        """SessionManager.Parse for accounts: a known account, a jti, an unrevoked API key, no newer password."""
+        account, _, capability = sub.partition(":")
+        token_id = claims.get("jti") or ""
+        with self.lock:
+            known = account in self.users or account in self.account_tokens
+            recorded = any(t["id"] == token_id for t in self.account_tokens.get(account, []))
+            changed = self.password_mtime.get(account, 0)
+        if not known:
+            raise GrpcError(
+                UNAUTHENTICATED,
+                f"invalid session: rpc error: code = NotFound desc = account '{account}' does not exist",
+            )
+        if not token_id:
+            raise GrpcError(
+                UNAUTHENTICATED,
+                "invalid session: token does not have a unique identifier (jti claim) and cannot be validated",
+            )
+        if capability != "login" and not recorded:
+            raise GrpcError(
+                UNAUTHENTICATED, f"invalid session: account {account} does not have token with id {token_id}"
+            )
+        if claims.get("iat", 0) < changed:
+            raise GrpcError(UNAUTHENTICATED, "invalid session: account password has changed since token issued")
 
     def _check_project_token(self, sub: str, claims: dict[str, Any]) -> None:
         _, project, role = sub.split(":", 2)

@@ -167,3 +167,12 @@ def test_set_deletion_and_preserve_resources(papi, paused):
     assert apps["dev-cascade"]["metadata"]["deletionTimestamp"]  # waits for the controller's cascade
     controller.tick(paused)
     assert "dev-cascade" not in generated(paused)
+
+
+def test_create_without_name_is_400_and_stores_nothing(papi, paused):
+    """§2.3 create, §6.30: the apiserver refuses an ApplicationSet without metadata.name (Invalid → 400)."""
+    body = appset()
+    body["metadata"].pop("name")
+    r = papi.post("/api/v1/applicationsets", body)
+    assert r.status_code == 400 and "metadata.name: Required value" in r.json()["message"]
+    assert paused.applicationsets == {}

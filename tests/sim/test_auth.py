@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import requests
 
@@ -132,8 +133,8 @@ def test_account_list_get_and_token_create(sim: Simulator) -> None:
     accounts = requests.get(sim.url + "/api/v1/account", headers=bearer(sim.token)).json()["items"]
     admin = next(a for a in accounts if a["name"] == "admin")
     assert admin["enabled"] is True and "apiKey" in admin["capabilities"]
-    (token,) = admin["tokens"]
-    assert token["id"] == "ci" and token["expiresAt"] == token["issuedAt"] + 60
+    token = next(t for t in admin["tokens"] if t["id"] == "ci")
+    assert token["expiresAt"] == token["issuedAt"] + 60
 
 
 def test_duplicate_token_id_is_500(sim: Simulator) -> None:
@@ -196,3 +197,58 @@ def test_password_update_checks_current_password(sim: Simulator) -> None:
     )
     assert r.status_code == 200
     assert login(sim, password="n3w-password").status_code == 200
+
+
+def _signed(sim: Simulator, claims: dict) -> str:
+    """A JWT signed with this instance's key, with any claims (to forge an old or unrecorded token)."""
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + "." + b64(json.dumps(claims).encode())
+    return head + "." + b64(hmac.new(sim.secret_key, head.encode(), hashlib.sha256).digest())
+
+
+def test_deleted_api_key_is_401(sim: Simulator) -> None:
+    """§6.37, §1.2 (SessionManager.Parse): an API key whose id the account no longer lists is refused."""
+    key = requests.post(sim.url + "/api/v1/account/admin/token", headers=bearer(sim.token), json={"id": "ci"})
+    token = key.json()["token"]
+    assert requests.get(sim.url + "/api/v1/projects", headers=bearer(token)).status_code == 200
+    assert requests.delete(sim.url + "/api/v1/account/admin/token/ci", headers=bearer(sim.token)).status_code == 200
+    r = requests.get(sim.url + "/api/v1/projects", headers=bearer(token))
+    assert (r.status_code, r.json()["message"]) == (
+        401,
+        "invalid session: account admin does not have token with id ci",
+    )
+
+
+def test_unrecorded_or_idless_tokens_are_401(sim: Simulator) -> None:
+    """§1.2 (Parse): a validly signed API key with an unknown jti, or any account token without jti, is 401."""
+    now = int(time.time())
+    unrecorded = _signed(sim, {"iss": "argocd", "sub": "admin:apiKey", "iat": now, "jti": "forged"})
+    idless = _signed(sim, {"iss": "argocd", "sub": "admin:login", "iat": now})
+    ghost = _signed(sim, {"iss": "argocd", "sub": "ghost:login", "iat": now, "jti": "x"})
+    for token, message in (
+        (unrecorded, "invalid session: account admin does not have token with id forged"),
+        (idless, "invalid session: token does not have a unique identifier (jti claim) and cannot be validated"),
+        (ghost, "invalid session: rpc error: code = NotFound desc = account 'ghost' does not exist"),
+    ):
+        r = requests.get(sim.url + "/api/v1/projects", headers=bearer(token))
+        assert (r.status_code, r.json()["message"]) == (401, message)
+
+
+def test_password_change_invalidates_older_tokens(sim: Simulator) -> None:
+    """§1.2 (Parse PasswordMtime): tokens issued before the account's password changed stop working."""
+    old = _signed(sim, {"iss": "argocd", "sub": "admin:login", "iat": int(time.time()) - 60, "jti": "a"})
+    assert requests.get(sim.url + "/api/v1/projects", headers=bearer(old)).status_code == 200
+    body = {"currentPassword": "password", "newPassword": "password2", "name": "admin"}
+    assert requests.put(sim.url + "/api/v1/account/password", headers=bearer(sim.token), json=body).status_code == 200
+    r = requests.get(sim.url + "/api/v1/projects", headers=bearer(old))
+    assert (r.status_code, r.json()["message"]) == (
+        401,
+        "invalid session: account password has changed since token issued",
+    )

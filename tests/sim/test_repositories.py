@@ -149,6 +149,29 @@ def test_type_defaults_to_git_when_comparing(sim: Simulator) -> None:
     assert post(sim, {"repo": REPO, "type": "git", "username": "u"}).status_code == 200
 
 
+def test_request_type_is_not_defaulted_when_comparing(sim: Simulator) -> None:
+    """§2.5 create step 3 (inferred there): only the stored repo's type is defaulted, so re-posting without
+    `type` differs from it and needs upsert; drkit must always send `type`."""
+    assert post(sim, {"repo": REPO, "username": "u"}).status_code == 200
+    r = post(sim, {"repo": REPO, "username": "u"})
+    assert r.status_code == 400 and "use upsert flag" in r.json()["message"]
+
+
+def test_put_path_url_wins_over_body(sim: Simulator) -> None:
+    """§1.1, §6.1: PUT /repositories/{repo.repo} and /repocreds/{creds.url} take the URL from the path, which
+    the gateway writes over the body's field after decoding it."""
+    post(sim, {"repo": REPO, "type": "git"})
+    body = {"repo": "https://github.com/example/other.git", "type": "git", "name": "gb"}
+    r = requests.put(f"{sim.url}/api/v1/repositories/{path(REPO)}", headers=h(sim), json=body)
+    assert r.json() == {"repo": REPO, "type": "git", "name": "gb"}
+    creds = {"url": "https://github.com/", "username": "a"}
+    requests.post(sim.url + "/api/v1/repocreds", headers=h(sim), json=creds)
+    other = {"url": "https://gitlab.com/", "username": "b"}
+    r = requests.put(f"{sim.url}/api/v1/repocreds/{path(creds['url'])}", headers=h(sim), json=other)
+    assert (r.status_code, r.json()) == (200, {"url": "https://github.com/"})
+    assert sim.repocreds["https://github.com/"]["username"] == "b" and "https://gitlab.com/" not in sim.repocreds
+
+
 def test_reposting_inheriting_repo_without_upsert_fails(sim: Simulator) -> None:
     """§2.5 create step 3: the stored repo is compared with creds enriched, so an inheriting repo differs."""
     requests.post(sim.url + "/api/v1/repocreds", headers=h(sim), json={"url": "https://github.com/", "username": "t"})
