@@ -19,6 +19,7 @@ import copy
 import threading
 from typing import Any
 
+from drkit.testing import app_sync
 from drkit.testing import applications as apps
 from drkit.testing import applicationsets as sets
 from drkit.testing.sim import now
@@ -113,7 +114,7 @@ def _finish(sim: Any, app: dict[str, Any], state: dict[str, Any]) -> None:
 def _auto_sync(app: dict[str, Any]) -> dict[str, Any] | None:
     """The operation auto-sync starts, unless it already failed for these targets."""
     spec, status = app["spec"], app.get("status", {})
-    if not apps.automated(spec) or app.get("operation") or app["metadata"].get("deletionTimestamp"):
+    if not app_sync.automated(spec) or app.get("operation") or app["metadata"].get("deletionTimestamp"):
         return None
     if status.get("sync", {}).get("status") == "Synced":
         return None

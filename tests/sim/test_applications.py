@@ -304,3 +304,15 @@ def test_list_fields_projection(api, make_app):
     items = api.get("/api/v1/applications?fields=-items.spec,items.metadata.labels").json()["items"]
     assert "spec" not in items[0] and "labels" not in items[0]["metadata"]
     assert items[0]["metadata"]["name"] == "guestbook"
+
+
+def test_create_nils_zero_source_blocks_for_a_single_source_only(api, make_app):
+    """§6.16, §2.1 create step 9 (NormalizeApplicationSpec/NormalizeSource): a zero helm/kustomize/directory
+    block is dropped from `source`; multi-source specs keep theirs (Argo CD normalises a loop copy)."""
+    single = make_app("single")
+    single["spec"]["source"].update(helm={"valueFiles": []}, kustomize={}, directory={"recurse": True})
+    stored = api.post("/api/v1/applications", single).json()["spec"]["source"]
+    assert "helm" not in stored and "kustomize" not in stored and stored["directory"] == {"recurse": True}
+    multi = make_app("multi", sources=[dict(make_app()["spec"]["source"], helm={})])
+    multi["spec"].pop("source")
+    assert api.post("/api/v1/applications", multi).json()["spec"]["sources"][0]["helm"] == {}

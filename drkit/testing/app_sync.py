@@ -1,0 +1,143 @@
+"""Simulated Argo CD endpoints: Application delete, sync and terminate, with the checks Sync makes (API-NOTES §2.2)."""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+from typing import Any
+
+from drkit.testing.applications import (
+    POLICY_FINALIZERS,
+    app_rbac,
+    delete_app,
+    destination_of,
+    find,
+    sources_of,
+    write,
+)
+from drkit.testing.gateway import FAILED_PRECONDITION, INVALID_ARGUMENT, PERMISSION_DENIED, UNKNOWN, GrpcError, Request
+from drkit.testing.gojson import compact
+
+
+def _operation(sim: Any, req: Request, app: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """The `operation` a sync request sets (SetAppOperation, §6.23)."""
+    spec = app["spec"]
+    policy = spec.get("syncPolicy") or {}
+    sources = sources_of(spec)
+    sync: dict[str, Any] = {
+        "prune": body.get("prune"),
+        "dryRun": body.get("dryRun"),
+        "syncStrategy": body.get("strategy"),
+        "resources": body.get("resources"),
+        "manifests": body.get("manifests"),
+        "syncOptions": (body.get("syncOptions") or {}).get("items") or policy.get("syncOptions"),
+    }
+    if spec.get("sources"):
+        sync["revisions"] = body.get("revisions") or [s.get("targetRevision") or "HEAD" for s in sources]
+        sync["sourcePositions"] = body.get("sourcePositions")
+    else:
+        sync["revision"] = body.get("revision") or (sources[0].get("targetRevision") if sources else "") or "HEAD"
+    subject = req.subject
+    user = subject if subject.startswith("proj:") else subject.split(":", 1)[0]
+    operation = {"sync": sync, "initiatedBy": {"username": user}, "info": body.get("infos")}
+    operation["retry"] = body.get("retryStrategy") or policy.get("retry")
+    return compact(operation)
+
+
+def automated(spec: dict[str, Any]) -> bool:
+    """Auto-sync is armed: `syncPolicy.automated` is present and not `enabled: false`."""
+    auto = (spec.get("syncPolicy") or {}).get("automated")
+    return auto is not None and auto.get("enabled", True) is not False
+
+
+def _check_sync(app: dict[str, Any], body: dict[str, Any]) -> None:
+    spec = app["spec"]
+    if body.get("manifests") and automated(spec) and not body.get("dryRun"):
+        raise GrpcError(
+            FAILED_PRECONDITION, "cannot use local sync when Automatic Sync Policy is enabled except for dry run"
+        )
+    if app["metadata"].get("deletionTimestamp"):
+        raise GrpcError(FAILED_PRECONDITION, "application is deleting")
+    sources = sources_of(spec)
+    target = (sources[0].get("targetRevision") if sources else "") or "HEAD"
+    if automated(spec) and body.get("revision") and body["revision"] != target and not spec.get("sources"):
+        raise GrpcError(FAILED_PRECONDITION, f"Cannot sync to {body['revision']}: auto-sync currently set to {target}")
+    for pos in body.get("sourcePositions") or []:
+        if pos < 1 or pos > len(sources):
+            raise GrpcError(UNKNOWN, "source position is out of range")
+    if app.get("operation"):
+        raise GrpcError(FAILED_PRECONDITION, "another operation is already in progress")
+
+
+def operation_handlers(sim: Any) -> dict[str, Any]:
+    """ApplicationService Delete, Sync and TerminateOperation."""
+
+    def delete(req: Request) -> Any:
+        name, namespace = req.params["name"], req.arg("appNamespace") or sim.namespace
+        app = find(sim, req, name, namespace, req.arg("project"), "delete")
+        cascade, policy = req.flag("cascade", True), req.arg("propagationPolicy")
+        if policy not in POLICY_FINALIZERS:
+            raise GrpcError(INVALID_ARGUMENT, f"invalid propagation policy: {policy}")
+        if not cascade and policy:
+            raise GrpcError(INVALID_ARGUMENT, "cannot set propagation policy when cascading is disabled")
+        with sim.lock:
+            if (namespace, name) in sim.applications:
+                delete_app(sim, (namespace, app["metadata"]["name"]), cascade, policy)
+        return {}
+
+    def sync(req: Request) -> Any:
+        body = req.body or {}
+        name, namespace = req.params["name"], body.get("appNamespace") or sim.namespace
+        app = find(sim, req, name, namespace, body.get("project", ""), "get")
+        if sync_blocked(sim, app):
+            raise GrpcError(PERMISSION_DENIED, "cannot sync: blocked by sync window")
+        sim.enforce(req, "applications", "sync", app_rbac(sim, app))
+        if body.get("manifests"):
+            sim.enforce(req, "applications", "override", app_rbac(sim, app))
+        key = (namespace, name)
+        with sim.lock:
+            current = sim.applications.get(key, app)
+            _check_sync(current, body)
+            new = copy.deepcopy(current)
+            new["operation"] = _operation(sim, req, current, body)
+            new.get("status", {}).pop("operationState", None)
+            return write(sim, key, new, current)
+
+    def terminate(req: Request) -> Any:
+        name, namespace = req.params["name"], req.arg("appNamespace") or sim.namespace
+        find(sim, req, name, namespace, req.arg("project"), "sync")
+        key = (namespace, name)
+        with sim.lock:
+            current = sim.applications[key]
+            if not current.get("operation") or not current.get("status", {}).get("operationState"):
+                raise GrpcError(FAILED_PRECONDITION, "Unable to terminate operation. No operation is in progress")
+            new = copy.deepcopy(current)
+            new["status"]["operationState"]["phase"] = "Terminating"
+            write(sim, key, new, current)
+        return {}
+
+    return {
+        "ApplicationService_Delete": delete,
+        "ApplicationService_Sync": sync,
+        "ApplicationService_TerminateOperation": terminate,
+    }
+
+
+def sync_blocked(sim: Any, app: dict[str, Any]) -> bool:
+    """A `deny` sync window with the always-active schedule `* * * * *` matches the app (cron is not simulated)."""
+    project = sim.projects.get(app["spec"].get("project", "default"), {})
+    server, cname, namespace = destination_of(sim, app["spec"])
+    for window in project.get("spec", {}).get("syncWindows", []):
+        if window.get("kind") != "deny" or window.get("schedule") != "* * * * *":
+            continue
+        if (
+            any(_glob_any(p, app["metadata"]["name"]) for p in window.get("applications", []))
+            or any(_glob_any(p, namespace) for p in window.get("namespaces", []))
+            or any(_glob_any(p, server) or _glob_any(p, cname) for p in window.get("clusters", []))
+        ):
+            return True
+    return False
+
+
+def _glob_any(pattern: str, value: str) -> bool:
+    return fnmatch.fnmatchcase(value, pattern)
