@@ -16,19 +16,11 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from drkit.errors import SchemaError
+from drkit.kinds import RESTORE_ORDER
 
 FORMAT_VERSION = 1
 READABLE_VERSIONS = (1,)
-KINDS = (
-    "applications",
-    "applicationsets",
-    "projects",
-    "repositories",
-    "repocreds",
-    "clusters",
-    "certificates",
-    "gpgkeys",
-)
+KINDS = RESTORE_ORDER  # the eight stored kinds, as drkit.kinds names them
 SCHEMA_NAMES = (*KINDS, "manifest")
 SHOWN_PROBLEMS = 3
 HINT = "fix or remove this object from the backup, or restore without it (--kinds/--app)"

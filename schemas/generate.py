@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from drkit.kinds import RESTORE_ORDER as KINDS
+
 try:  # libyaml parses the 380 KB ApplicationSet CRD in well under a second; the pure-Python loader takes ~10 s
     from yaml import CSafeLoader as Loader
 except ImportError:  # pragma: no cover
@@ -27,16 +29,6 @@ OUT = Path(__file__).resolve().parent / "v1"
 FORMAT_VERSION = 1
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
-KINDS = (
-    "applications",
-    "applicationsets",
-    "projects",
-    "repositories",
-    "repocreds",
-    "clusters",
-    "certificates",
-    "gpgkeys",
-)
 
 # Kubernetes object names: a DNS-1123 subdomain, which is what the API server enforces for custom resources.
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"

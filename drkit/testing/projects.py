@@ -305,15 +305,20 @@ def handlers(sim: Any) -> dict[str, Any]:
             sim.notify()
         return {}
 
+    def find_role(project: dict[str, Any], pname: str, rname: str) -> dict[str, Any]:
+        """The project's role, or Argo CD's 404 (`createToken`)."""
+        role = next((r for r in project["spec"].get("roles", []) if r.get("name") == rname), None)
+        if role is None:
+            raise GrpcError(NOT_FOUND, f"project '{pname}' does not have role '{rname}'")
+        return role
+
     def create_token(req: Request) -> Any:
         pname, rname = req.params["project"], req.params["role"]
         body = req.body or {}
         sim.enforce(req, "projects", "update", pname)
         with sim.lock:
             project = normalize_tokens(get_project(pname))
-            role = next((r for r in project["spec"].get("roles", []) if r.get("name") == rname), None)
-            if role is None:
-                raise GrpcError(NOT_FOUND, f"project '{pname}' does not have role '{rname}'")
+            role = find_role(project, pname, rname)
             token_id = body.get("id") or str(uuid.uuid4())
             if any(t.get("id") == token_id for t in role.get("jwtTokens", [])):
                 raise GrpcError(INVALID_ARGUMENT, f"Token id '{token_id}' has been used.")
@@ -333,9 +338,7 @@ def handlers(sim: Any) -> dict[str, Any]:
         sim.enforce(req, "projects", "update", pname)
         with sim.lock:
             project = normalize_tokens(get_project(pname))
-            role = next((r for r in project["spec"].get("roles", []) if r.get("name") == rname), None)
-            if role is None:
-                raise GrpcError(NOT_FOUND, f"project '{pname}' does not have role '{rname}'")
+            role = find_role(project, pname, rname)
 
             def keep(t: dict[str, Any]) -> bool:
                 return t.get("id") != token_id if token_id else str(t.get("iat")) != iat
