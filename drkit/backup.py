@@ -195,7 +195,8 @@ def shrink_check(store: Store, instance: str, counts: dict[str, int], max_shrink
 
     Backups already flagged are passed over, so a second small export after a flagged one is flagged too.
     """
-    previous = next((b for b in iter_backups(store, instance) if not b.manifest.get("suspicious")), None)
+    trusted = (b for b in iter_backups(store, instance) if b.complete and not b.manifest.get("suspicious"))
+    previous = next(trusted, None)
     if previous is None:
         return None
     before = sum(previous.counts.get(k, 0) for k in counts)
@@ -225,11 +226,15 @@ class BackupInfo:
     def counts(self) -> dict[str, int]:
         return self.manifest.get("counts", {})
 
+    @property
+    def complete(self) -> bool:
+        return self.manifest.get("complete") is True
+
     def to_json(self) -> dict[str, Any]:
         return {
             "backup_id": self.backup_id,
             "created_at": self.manifest.get("finishedAt"),
-            "complete": bool(self.manifest.get("complete")),
+            "complete": self.complete,
             "counts": self.counts,
             "suspicious": bool(self.manifest.get("suspicious")),
         }
@@ -253,18 +258,26 @@ def read_manifest(store: Store, instance: str, backup_id: str) -> dict[str, Any]
 
 
 def iter_backups(store: Store, instance: str) -> Iterator[BackupInfo]:
-    """Complete backups of an instance, newest first, reading each manifest only when asked for."""
+    """Backups with a manifest, newest first, reading each manifest only when asked for.
+
+    A manifest that cannot be read as one yields a backup that is not `complete`, rather than an exception: one
+    damaged backup must not stop `list`, `latest`, prune or the next export's shrink guard.
+    """
     ids = sorted((name.rstrip("/") for name in store.list(f"{instance}/") if name.endswith("/")), reverse=True)
     for backup_id in ids:
         try:
             manifest = load_yaml(store.get(f"{instance}/{backup_id}/{MANIFEST}"))
         except ObjectNotFound:
             continue
+        except yaml.YAMLError:
+            manifest = None
+        if not isinstance(manifest, dict):
+            manifest = {"complete": False, "damaged": f"{MANIFEST} is not a YAML mapping; run `drkit verify`"}
         yield BackupInfo(backup_id, manifest)
 
 
 def list_backups(store: Store, instance: str, *, limit: int | None = None) -> list[BackupInfo]:
-    """Complete backups of an instance, newest first."""
+    """Backups with a manifest, newest first (a damaged one is listed as not complete)."""
     return list(itertools.islice(iter_backups(store, instance), limit))
 
 
@@ -272,7 +285,7 @@ def resolve(store: Store, instance: str, backup: str) -> str:
     """A backup id, or `latest` as the newest complete backup's id."""
     if backup != "latest":
         return backup
-    newest = list_backups(store, instance, limit=1)
+    newest = list(itertools.islice((b for b in iter_backups(store, instance) if b.complete), 1))
     if not newest:
         others = [n.rstrip("/") for n in store.list("") if n.endswith("/") and n.rstrip("/") != instance]
         held = f"; the store holds instance(s) {', '.join(others)}" if others else ""

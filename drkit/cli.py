@@ -220,6 +220,7 @@ def list_(store: str, instance: str | None, server: str | None, plaintext: bool,
     lines = [f"{'BACKUP':<26} {'CREATED':<21} OBJECTS  FLAGS"]
     for info in found:
         flags = "suspicious" if info.manifest.get("suspicious") else ""
+        flags = f"damaged: {info.manifest['damaged']}" if info.manifest.get("damaged") else flags
         total = sum(info.counts.values())
         lines.append(f"{info.backup_id:<26} {info.manifest.get('finishedAt', ''):<21} {total:>7}  {flags}")
     if not found:

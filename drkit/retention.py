@@ -2,7 +2,7 @@
 
 The policy is restic's `forget`: each rule keeps the newest backup of each of its last N periods; a backup
 kept by any rule stays. Incomplete exports (no manifest) older than the newest complete backup are deleted
-too: they are debris, never restorable.
+too: they are debris, never restorable. A backup whose manifest is damaged is neither kept nor deleted.
 """
 
 from __future__ import annotations
@@ -69,11 +69,13 @@ def prune(store: Store, instance: str, policy: Policy, *, dry_run: bool = False)
             "refusing to prune with no --keep-* rule: that would delete every backup",
             hint="give at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly",
         )
-    complete = [b.backup_id for b in list_backups(store, instance)]
+    listed = list_backups(store, instance)
+    complete = [b.backup_id for b in listed if b.complete]
     kept = keep(complete, policy)
     newest = complete[0] if complete else ""
     folders = [n.rstrip("/") for n in store.list(f"{instance}/") if n.endswith("/")]
-    debris = [b for b in folders if b not in complete and b < newest]
+    with_manifest = {b.backup_id for b in listed}  # a damaged manifest is evidence: prune leaves it alone
+    debris = [b for b in folders if b not in with_manifest and b < newest]
     doomed = sorted((set(complete) - kept) | set(debris), reverse=True)
     if not dry_run:
         for backup_id in doomed:

@@ -1,0 +1,47 @@
+"""Review findings on the backup lifecycle: a damaged manifest, `latest`, and what prune may delete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from drkit import backup
+from drkit.argocd import Client
+from drkit.retention import Policy, prune
+from drkit.store import LocalStore
+from drkit.testing import Simulator
+
+INSTANCE = "prod"
+
+
+def _export(sim: Simulator, store: LocalStore) -> str:
+    return backup.export(Client(sim.url, sim.token), store, INSTANCE).backup_id
+
+
+def _damage_manifest(store: LocalStore, backup_id: str) -> None:
+    store.put(f"{INSTANCE}/{backup_id}/{backup.MANIFEST}", b"objects: [\n")
+
+
+def test_a_damaged_manifest_does_not_break_list_latest_prune_or_the_next_export(sim: Simulator, tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    good = _export(sim, store)
+    damaged = _export(sim, store)
+    _damage_manifest(store, damaged)
+    listed = {b.backup_id: b.to_json()["complete"] for b in backup.list_backups(store, INSTANCE)}
+    assert listed == {damaged: False, good: True}  # shown, but not as complete
+    assert backup.resolve(store, INSTANCE, "latest") == good  # latest never picks what cannot be read
+    assert prune(store, INSTANCE, Policy(last=1), dry_run=True).deleted == []  # never deleted as debris
+    newest = _export(sim, store)  # the shrink guard reads the manifests too
+    assert backup.resolve(store, INSTANCE, "latest") == newest
+
+
+def test_prune_never_deletes_an_export_in_progress_or_the_newest(sim: Simulator, tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    old, newest = _export(sim, store), _export(sim, store)
+    debris = old[:16] + "-001-dead"  # an interrupted export older than the newest complete backup
+    store.put(f"{INSTANCE}/{debris}/projects/x.yaml", b"x")
+    running = "29991231T235959Z-999-beef"  # started after the newest complete backup: no manifest yet
+    store.put(f"{INSTANCE}/{running}/projects/x.yaml", b"x")
+    result = prune(store, INSTANCE, Policy(last=1))
+    assert result.kept == [newest] and sorted(result.deleted) == sorted([old, debris])
+    assert store.get(f"{INSTANCE}/{running}/projects/x.yaml") == b"x"
+    assert backup.resolve(store, INSTANCE, "latest") == newest
