@@ -29,6 +29,11 @@ def server_url(server: str, *, plaintext: bool = False) -> str:
         server = ("http://" if plaintext else "https://") + server
     server = server.rstrip("/")
     parts = urlsplit(server)
+    if "@" in parts.netloc:  # user info would ride into every message and each manifest's `server`
+        raise ConfigError(
+            "--server must not carry a user name or password",
+            hint="give https://host[:port] and the token through --auth-token-file or ARGOCD_AUTH_TOKEN",
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"--server {server!r} is not https://host[:port], http://host:port or host[:port]")
     return f"{parts.scheme}://{parts.netloc}{parts.path}"

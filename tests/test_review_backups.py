@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from drkit import backup
 from drkit.argocd import Client
+from drkit.errors import ConfigError
 from drkit.retention import Policy, prune
 from drkit.store import LocalStore
 from drkit.testing import Simulator
@@ -45,3 +48,14 @@ def test_prune_never_deletes_an_export_in_progress_or_the_newest(sim: Simulator,
     assert result.kept == [newest] and sorted(result.deleted) == sorted([old, debris])
     assert store.get(f"{INSTANCE}/{running}/projects/x.yaml") == b"x"
     assert backup.resolve(store, INSTANCE, "latest") == newest
+
+
+def test_a_server_url_with_a_password_is_refused_without_echoing_it(sim: Simulator, tmp_path: Path) -> None:
+    """Otherwise `https://user:pw@host` went into every message and into each manifest's `server` field."""
+    host = sim.url.split("://", 1)[1]
+    with pytest.raises(ConfigError) as err:
+        Client(f"http://admin:hunter2@{host}", sim.token)
+    assert "hunter2" not in str(err.value) and "hunter2" not in repr(err.value)
+    with pytest.raises(ConfigError) as err:
+        Client(f"ftp://admin:hunter2@{host}", sim.token)
+    assert "hunter2" not in str(err.value)
