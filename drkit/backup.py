@@ -281,19 +281,25 @@ def list_backups(store: Store, instance: str, *, limit: int | None = None) -> li
     return list(itertools.islice(iter_backups(store, instance), limit))
 
 
-def resolve(store: Store, instance: str, backup: str) -> str:
-    """A backup id, or `latest` as the newest complete backup's id."""
+def resolve(store: Store, instance: str, backup: str, require: Iterable[str] = ()) -> str:
+    """A backup id, or `latest` as the newest complete backup's id that holds every kind in `require`.
+
+    An export made with `--kinds projects` is complete, but a restore of everything must not take it for `latest`.
+    """
     if backup != "latest":
         return backup
-    newest = list(itertools.islice((b for b in iter_backups(store, instance) if b.complete), 1))
-    if not newest:
+    require = set(require)
+    holds = (b for b in iter_backups(store, instance) if b.complete and require <= set(b.counts))
+    newest = next(holds, None)
+    if newest is None:
         others = [n.rstrip("/") for n in store.list("") if n.endswith("/") and n.rstrip("/") != instance]
         held = f"; the store holds instance(s) {', '.join(others)}" if others else ""
+        kinds = f" holding {', '.join(k for k in RESTORE_ORDER if k in require)}" if require else ""
         raise BackupNotFound(
-            f"instance {instance} has no complete backup in {store.url}{held}",
+            f"instance {instance} has no complete backup{kinds} in {store.url}{held}",
             hint="pass --instance NAME (it defaults to the --server host name), check --store, or run `drkit export`",
         )
-    return newest[0].backup_id
+    return newest.backup_id
 
 
 @dataclass
@@ -326,10 +332,19 @@ def read_object(
 
 
 def load(
-    store: Store, instance: str, backup: str, kinds: Iterable[str] = RESTORE_ORDER, *, concurrency: int = 16
+    store: Store,
+    instance: str,
+    backup: str,
+    kinds: Iterable[str] = RESTORE_ORDER,
+    *,
+    require: Iterable[str] = (),
+    concurrency: int = 16,
 ) -> Backup:
-    """Read a backup, checking every object of `kinds`; any problem raises before the caller writes anything."""
-    backup_id = resolve(store, instance, backup)
+    """Read a backup, checking every object of `kinds`; any problem raises before the caller writes anything.
+
+    `latest` means the newest complete backup holding every kind in `require`.
+    """
+    backup_id = resolve(store, instance, backup, require)
     manifest = read_manifest(store, instance, backup_id)
     kinds = set(kinds)
     entries = [e for e in manifest["objects"] if e["kind"] in kinds]
@@ -340,7 +355,7 @@ def load(
     if problems:
         raise IntegrityError(
             f"backup {backup_id} failed its checks ({len(problems)} problem(s)): " + "; ".join(problems[:20]),
-            hint="nothing was written; restore another backup, or leave the damaged objects out with --kinds/--app",
+            hint="nothing was written; restore another backup (`drkit list`) or leave the damaged kinds out (--kinds)",
         )
     objects: dict[str, list[dict[str, Any]]] = {k: [] for k in RESTORE_ORDER if k in kinds}
     for entry, (doc, _) in zip(entries, results, strict=True):

@@ -368,7 +368,7 @@ def restore(
     )
     source = open_store(store)
     name = instance_name(instance, server, auth["plaintext"], source)
-    loaded = backup.load(source, name, backup_id, restoring.kinds_to_read(options.kinds))
+    loaded = backup.load(source, name, backup_id, restoring.kinds_to_read(options.kinds), require=options.kinds)
     secrets = None
     if credentials:
         secrets = creds.load(credentials, env=dict(os.environ), fetch_secret=secretsmanager.fetcher())
@@ -394,7 +394,7 @@ def diff(
     options = restoring.RestoreOptions(kinds=kinds_option(kinds), dry_run=True)
     source = open_store(store)
     name = instance_name(instance, server, auth["plaintext"], source)
-    loaded = backup.load(source, name, backup_id, options.kinds)
+    loaded = backup.load(source, name, backup_id, options.kinds, require=options.kinds)
     the_plan = restoring.diff(make_client(server, **auth), loaded, options)
     drift = [s for s in the_plan.steps if s.action in ("create", "update")]
     document = {

@@ -231,7 +231,7 @@ def read_live(client: Client, kinds: list[str]) -> dict[str, dict[Any, dict[str,
 def plan(client: Client, objects: Objects, credentials: Any, options: Any) -> Plan:
     """Compare every selected object with the target's live state (read once per kind); writes nothing."""
     credentials = credentials or NoCredentials()
-    kinds = [k for k in RESTORE_ORDER if k in options.kinds]
+    kinds = [k for k in RESTORE_ORDER if k in objects]
     live = read_live(client, kinds)
     result = Plan(steps=[], extra=extras(live, objects), credentials=credentials)
     for kind in kinds:
@@ -239,7 +239,12 @@ def plan(client: Client, objects: Objects, credentials: Any, options: Any) -> Pl
             result.steps += _certificates(objects.get(kind, []), live[kind], credentials)
             continue
         for doc in objects.get(kind, []):
-            result.steps.append(_step(kind, doc, live[kind], objects, credentials, result))
+            step = _step(kind, doc, live[kind], objects, credentials, result)
+            if kind not in options.kinds and step.action == "update":
+                step.action, step.body = "skip", None
+                step.reason = f"on the target already, and --kinds did not ask to update {kind} (differs: "
+                step.reason += ", ".join(step.changes) + ")"
+            result.steps.append(step)
     return result
 
 

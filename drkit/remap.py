@@ -236,9 +236,15 @@ _REWRITERS = {
 
 
 def select(objects: Objects, options: Any) -> Objects:
-    """The objects of `options.kinds` that `--app`/`--project` select, plus what those need (their closure)."""
-    chosen = {k: list(objects.get(k, [])) for k in RESTORE_ORDER if k in options.kinds}
-    if not options.apps and not options.projects:
+    """The objects of `options.kinds` that `--app`/`--project` select, plus what those need (their closure).
+
+    A kind pulled in only by the closure (`--kinds applications` needs projects) contributes just the objects the
+    selected applications and ApplicationSets use; the plan creates them only where the target lacks them.
+    """
+    chosen = {k: list(objects.get(k, [])) for k in kinds_to_read(tuple(options.kinds))}
+    filtered = bool(options.apps or options.projects)
+    closure_only = set(chosen) - set(options.kinds)
+    if not filtered and not closure_only:
         return chosen
     apps = [a for a in chosen.get("applications", []) if _app_selected(a, options)]
     owners = {generated_by(a) for a in apps}
@@ -251,7 +257,9 @@ def select(objects: Objects, options: Any) -> Objects:
     repos = [src["repoURL"] for s in specs for src in sources_of(s) if src.get("repoURL")]
     out: Objects = {k: [] for k in chosen}
     for kind, docs in chosen.items():
-        if kind == "applications":
+        if not filtered and kind not in closure_only:
+            out[kind] = docs
+        elif kind == "applications":
             out[kind] = apps
         elif kind == "applicationsets":
             out[kind] = appsets
@@ -293,3 +301,19 @@ def sources_of(spec: dict[str, Any]) -> list[dict[str, Any]]:
         found.append(spec["source"])
     dry = (spec.get("sourceHydrator") or {}).get("drySource")
     return found + ([dry] if dry else [])
+
+
+# What applications and ApplicationSets may pull in by dependency closure (--kinds applications still
+# restores the project, cluster and repositories an application needs when the target lacks them).
+CLOSURE_KINDS = {
+    "applications": ("projects", "clusters", "repositories", "repocreds"),
+    "applicationsets": ("projects",),
+}
+
+
+def kinds_to_read(kinds: tuple[str, ...]) -> tuple[str, ...]:
+    """The kinds asked for plus those their dependency closure may need, in restore order."""
+    wanted = set(kinds)
+    for kind in kinds:
+        wanted.update(CLOSURE_KINDS.get(kind, ()))
+    return tuple(k for k in RESTORE_ORDER if k in wanted)

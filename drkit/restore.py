@@ -15,7 +15,7 @@ from drkit.argocd import Client, quote_id
 from drkit.errors import EXIT_OK, EXIT_PARTIAL, ApiError, AuthError
 from drkit.kinds import RESTORE_ORDER, generated_by, normalize_repo_url, normalize_server
 from drkit.plan import Plan, Step, plan
-from drkit.remap import remap, select, sources_of
+from drkit.remap import kinds_to_read, remap, select, sources_of  # noqa: F401 (kinds_to_read: for the CLI)
 
 __all__ = ["AppTarget", "Outcome", "Plan", "RestoreOptions", "RestoreReport", "apply", "diff", "restore", "select"]
 
@@ -410,18 +410,3 @@ def diff(client: Client, backup: Any, options: RestoreOptions) -> Plan:
     """The restore comparison as a drift report, without writes; `extra` lists live objects the backup lacks."""
     objects = remap(select(backup.objects, options), options.remap_clusters, options.remap_repos).objects
     return plan(client, objects, None, options)
-
-
-# What applications and ApplicationSets may pull in by dependency closure (--kinds applications still
-# restores the project, cluster and repositories an application needs when the target lacks them).
-CLOSURE_KINDS = {
-    "applications": ("projects", "clusters", "repositories", "repocreds"),
-    "applicationsets": ("projects",),
-}
-
-
-def kinds_to_read(kinds: tuple[str, ...]) -> tuple[str, ...]:
-    wanted = set(kinds)
-    for kind in kinds:
-        wanted.update(CLOSURE_KINDS.get(kind, ()))
-    return tuple(k for k in RESTORE_ORDER if k in wanted)

@@ -149,5 +149,7 @@ def test_select_by_project_and_namespaced_glob() -> None:
     assert [s["metadata"]["name"] for s in out["applicationsets"]] == ["set"]
     assert [c["server"] for c in out["clusters"]] == [OLD]
     out = select(objects(), RestoreOptions(apps=("argocd/one",), kinds=("applications", "projects")))
-    assert set(out) == {"applications", "projects"}
+    # the closure kinds come along, holding only what the selected app needs (created only where missing)
+    assert set(out) == {"applications", "projects", "clusters", "repositories", "repocreds"}
     assert [p["metadata"]["name"] for p in out["projects"]] == ["team"]
+    assert [c["server"] for c in out["clusters"]] == [OLD]

@@ -180,3 +180,23 @@ def test_changed_app_is_updated_in_place(source: Backup, target: Simulator) -> N
     assert by_name(report)[("applications", "team-a/api")].action == "update", report.lines()
     assert target.applications[("team-a", "api")]["metadata"]["labels"]["tier"] == "gold"
     assert [r for r in target.gateway.mutating_requests() if r[0] == "PUT"]
+
+
+def test_kinds_applications_brings_what_the_apps_need_only_where_missing(source: Backup, target: Simulator) -> None:
+    """`--kinds applications` on a fresh target creates the projects, clusters and repositories the apps need;
+    where the target already has one that differs, it is left alone (skip, with the differences)."""
+    client = client_of(target)
+    report = restore(client, source, None, RestoreOptions(kinds=("applications",), sync=False))
+    actions = {(o.kind, o.name): o.action for o in report.objects}
+    assert report.exit_code == 0, report.lines()
+    assert actions[("projects", "team-a")] == "create"
+    assert actions[("clusters", "https://prod.k8s.example.com:6443")] == "create"
+    assert actions[("applications", "argocd/billing")] == "create"
+    assert not any(kind in ("certificates", "gpgkeys", "applicationsets") for kind, _ in actions)
+    project = {"metadata": {"name": "team-a"}, "spec": copy.deepcopy(target.projects["team-a"]["spec"])}
+    project["spec"]["description"] = "changed on the target"
+    client.post("/api/v1/projects", {"project": project, "upsert": True})
+    again = restore(client, source, None, RestoreOptions(kinds=("applications",), sync=False))
+    step = next(o for o in again.objects if (o.kind, o.name) == ("projects", "team-a"))
+    assert step.action == "skip" and "spec.description" in step.reason
+    assert target.projects["team-a"]["spec"]["description"] == "changed on the target"

@@ -59,3 +59,16 @@ def test_a_server_url_with_a_password_is_refused_without_echoing_it(sim: Simulat
     with pytest.raises(ConfigError) as err:
         Client(f"ftp://admin:hunter2@{host}", sim.token)
     assert "hunter2" not in str(err.value)
+
+
+def test_latest_for_a_restore_holds_the_kinds_it_restores(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """An export of only some kinds is complete, but a full restore must not take it for `latest`."""
+    store = LocalStore(tmp_path)
+    full = _export(sim, store)
+    partial = backup.export(Client(sim.url, sim.token), store, INSTANCE, ("projects",)).backup_id
+    assert backup.resolve(store, INSTANCE, "latest") == partial
+    assert backup.resolve(store, INSTANCE, "latest", require=("projects",)) == partial
+    assert backup.resolve(store, INSTANCE, "latest", require=("projects", "applications")) == full
+    assert backup.load(store, INSTANCE, "latest", require=("clusters",)).backup_id == full
