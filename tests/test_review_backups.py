@@ -61,9 +61,7 @@ def test_a_server_url_with_a_password_is_refused_without_echoing_it(sim: Simulat
     assert "hunter2" not in str(err.value)
 
 
-def test_latest_for_a_restore_holds_the_kinds_it_restores(
-    sim: Simulator, tmp_path: Path
-) -> None:
+def test_latest_for_a_restore_holds_the_kinds_it_restores(sim: Simulator, tmp_path: Path) -> None:
     """An export of only some kinds is complete, but a full restore must not take it for `latest`."""
     store = LocalStore(tmp_path)
     full = _export(sim, store)
