@@ -1,12 +1,14 @@
 """Backup retention: which backups a keep-last/daily/weekly/monthly policy keeps, and deleting the rest.
 
 The policy is restic's `forget`: each rule keeps the newest backup of each of its last N periods; a backup
-kept by any rule stays. Incomplete exports (no manifest) older than the newest complete backup are deleted
+kept by any rule stays, and so does the newest backup not flagged suspicious. Folders that are not drkit
+backup ids are never touched. Incomplete exports (no manifest) older than the newest complete backup are deleted
 too: they are debris, never restorable. A backup whose manifest is damaged is neither kept nor deleted.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,6 +37,10 @@ class PruneResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"kept": self.kept, "deleted": self.deleted, "dry_run": self.dry_run}
+
+
+# what drkit names a backup folder (backup.new_backup_id); anything else in the store is not prune's to delete
+BACKUP_ID = re.compile(r"^\d{8}T\d{6}Z-")
 
 
 def _period(backup_id: str, rule: str) -> str:
@@ -69,11 +75,15 @@ def prune(store: Store, instance: str, policy: Policy, *, dry_run: bool = False)
             "refusing to prune with no --keep-* rule: that would delete every backup",
             hint="give at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly",
         )
-    listed = list_backups(store, instance)
+    listed = [b for b in list_backups(store, instance) if BACKUP_ID.match(b.backup_id)]
     complete = [b.backup_id for b in listed if b.complete]
     kept = keep(complete, policy)
+    # flagged exports (a token that lost permissions, night after night) must never push out the last good one
+    trusted = next((b.backup_id for b in listed if b.complete and not b.manifest.get("suspicious")), None)
+    if trusted:
+        kept.add(trusted)
     newest = complete[0] if complete else ""
-    folders = [n.rstrip("/") for n in store.list(f"{instance}/") if n.endswith("/")]
+    folders = [n.rstrip("/") for n in store.list(f"{instance}/") if n.endswith("/") and BACKUP_ID.match(n)]
     with_manifest = {b.backup_id for b in listed}  # a damaged manifest is evidence: prune leaves it alone
     debris = [b for b in folders if b not in with_manifest and b < newest]
     doomed = sorted((set(complete) - kept) | set(debris), reverse=True)

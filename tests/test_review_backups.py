@@ -70,3 +70,19 @@ def test_latest_for_a_restore_holds_the_kinds_it_restores(sim: Simulator, tmp_pa
     assert backup.resolve(store, INSTANCE, "latest", require=("projects",)) == partial
     assert backup.resolve(store, INSTANCE, "latest", require=("projects", "applications")) == full
     assert backup.load(store, INSTANCE, "latest", require=("clusters",)).backup_id == full
+
+
+def test_prune_keeps_the_newest_trusted_backup_and_ignores_foreign_folders(sim: Simulator, tmp_path: Path) -> None:
+    """Nightly flagged exports must not push the last good backup out of --keep-last; `manual/` is not ours."""
+    store = LocalStore(tmp_path)
+    good = _export(sim, store)
+    with sim.lock:  # the instance empties: every later export is flagged suspicious
+        sim.projects.clear()
+        sim.certificates.clear()
+    flagged = [_export(sim, store) for _ in range(2)]
+    assert all(backup.read_manifest(store, INSTANCE, f).get("suspicious") for f in flagged)
+    store.put(f"{INSTANCE}/manual/{backup.MANIFEST}", b"hand-copied: true\n")
+    result = prune(store, INSTANCE, Policy(last=1))
+    assert result.kept == [flagged[1], good]  # the newest, and the newest trusted one
+    assert result.deleted == [flagged[0]]
+    assert store.get(f"{INSTANCE}/manual/{backup.MANIFEST}") == b"hand-copied: true\n"
