@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import copy
-import fnmatch
 from typing import Any
 
+from drkit.testing import syncwindows
 from drkit.testing.applications import (
     POLICY_FINALIZERS,
     app_rbac,
     delete_app,
-    destination_of,
     find,
     sources_of,
     write,
@@ -123,21 +122,15 @@ def operation_handlers(sim: Any) -> dict[str, Any]:
     }
 
 
-def sync_blocked(sim: Any, app: dict[str, Any]) -> bool:
-    """A `deny` sync window with the always-active schedule `* * * * *` matches the app (cron is not simulated)."""
+def sync_blocked(sim: Any, app: dict[str, Any], manual: bool = True) -> bool:
+    """The project's sync windows covering this app forbid a (manual or automated) sync now (§2.2 step 2)."""
     project = sim.projects.get(app["spec"].get("project", "default"), {})
-    server, cname, namespace = destination_of(sim, app["spec"])
-    for window in project.get("spec", {}).get("syncWindows", []):
-        if window.get("kind") != "deny" or window.get("schedule") != "* * * * *":
-            continue
-        if (
-            any(_glob_any(p, app["metadata"]["name"]) for p in window.get("applications", []))
-            or any(_glob_any(p, namespace) for p in window.get("namespaces", []))
-            or any(_glob_any(p, server) or _glob_any(p, cname) for p in window.get("clusters", []))
-        ):
-            return True
-    return False
-
-
-def _glob_any(pattern: str, value: str) -> bool:
-    return fnmatch.fnmatchcase(value, pattern)
+    dest = app["spec"].get("destination", {})
+    covering = [
+        w
+        for w in project.get("spec", {}).get("syncWindows", [])
+        if syncwindows.matches(
+            w, app["metadata"]["name"], dest.get("server", ""), dest.get("name", ""), dest.get("namespace", "")
+        )
+    ]
+    return not syncwindows.can_sync(covering, manual)

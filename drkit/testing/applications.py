@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 from typing import Any
+from urllib.parse import urlsplit
 
 from drkit.testing import applicationsets as sets
 from drkit.testing.gateway import (
@@ -26,6 +27,7 @@ from drkit.testing.sim import now
 
 IN_CLUSTER = "https://kubernetes.default.svc"
 REFRESH = "argocd.argoproj.io/refresh"
+MANAGED_BY_URL = "argocd.argoproj.io/managed-by-url"
 RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
 POLICY_FINALIZERS = {"": RESOURCES_FINALIZER, "foreground": RESOURCES_FINALIZER + "/foreground"}
 POLICY_FINALIZERS["background"] = RESOURCES_FINALIZER + "/background"
@@ -122,7 +124,9 @@ def _permission_conditions(sim: Any, pname: str, project: dict[str, Any], spec: 
     return conditions
 
 
-def check_app(sim: Any, name: str, namespace: str, spec: dict[str, Any], validate: bool) -> dict[str, Any]:
+def check_app(
+    sim: Any, name: str, namespace: str, spec: dict[str, Any], validate: bool, annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Argo CD's create/update validation in its order (§2.1, §6 items 12-16, 52); returns the normalised spec."""
     pname = spec.get("project") or "default"
     with sim.lock:
@@ -141,6 +145,9 @@ def check_app(sim: Any, name: str, namespace: str, spec: dict[str, Any], validat
     if validate:
         _check_reachable(sim, name, spec, server)
     conditions = _permission_conditions(sim, pname, project, spec)
+    managed_by = (annotations or {}).get(MANAGED_BY_URL, "")
+    if managed_by and urlsplit(managed_by).scheme not in ("http", "https"):  # util/argo ValidateManagedByURL (§2.1.8)
+        conditions.append("invalid managed-by URL: URL must include http or https protocol")
     if conditions:
         text = ";".join(f"InvalidSpecError: {c}" for c in conditions)
         raise GrpcError(INVALID_ARGUMENT, f"application spec for {name} is invalid: {text}")
@@ -311,7 +318,7 @@ def handlers(sim: Any) -> dict[str, Any]:
         name, namespace = meta.get("name", ""), meta.get("namespace") or sim.namespace
         pname = app.get("spec", {}).get("project") or "default"
         sim.enforce(req, "applications", "create", rbac_name(sim, pname, namespace, name))
-        spec = check_app(sim, name, namespace, app.get("spec", {}), req.flag("validate", True))
+        spec = check_app(sim, name, namespace, app.get("spec", {}), req.flag("validate", True), meta.get("annotations"))
         if meta.get("resourceVersion"):
             raise GrpcError(INTERNAL, "resourceVersion should not be set on objects to be created")
         key = (namespace, name)

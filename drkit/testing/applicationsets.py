@@ -264,6 +264,13 @@ def handlers(sim: Any) -> dict[str, Any]:
                 UNKNOWN,
                 "the Argo CD API does not currently support creating ApplicationSets with templated project fields",
             )
+        if any(not generator for generator in body.get("spec", {}).get("generators") or []):
+            # validateAppSet -> utils.CheckInvalidGenerators: a generator with no type set; a plain error, so 500
+            raise GrpcError(
+                UNKNOWN,
+                f"error validating ApplicationSets: ApplicationSet {meta.get('name', '')} contains "
+                "unrecognized generators",
+            )
         if not apps.enabled(sim, namespace):
             raise GrpcError(UNKNOWN, f"namespace '{namespace}' is not permitted")
         sim.enforce(req, "applicationsets", "create", _rbac(sim, body))

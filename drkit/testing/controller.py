@@ -180,7 +180,7 @@ def reconcile_app(sim: Any, key: tuple[str, str]) -> None:
     if not meta.get("annotations"):
         meta.pop("annotations", None)
     _health_and_sync(sim, new)
-    if operation := _auto_sync(new):
+    if (operation := _auto_sync(new)) and not app_sync.sync_blocked(sim, new, manual=False):  # appcontroller autoSync
         new["operation"] = operation
         more = True
     status["reconciledAt"] = now()

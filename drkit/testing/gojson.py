@@ -3,6 +3,11 @@
 One mechanism instead of per-endpoint special cases (API-NOTES §1.1, §6 item 5): unknown fields are
 dropped, empty `omitempty` values vanish, an int64 must be a JSON number (a quoted "3600" is a 400), a
 `[]byte` must be base64, and a type mismatch is the same 400 InvalidArgument the gateway returns.
+
+Dropping an empty map or list the client sent is right, not merely convenient: the gateway re-encodes the request
+as protobuf for its loopback gRPC call (`server/server.go` `Listen`), which has no form for an empty map or repeated
+field, so the handlers' `reflect.DeepEqual` sees nil, as on the stored object. Only a non-nil pointer to an empty
+struct survives, which `_is_struct` keeps (tests/sim/test_equality.py).
 """
 
 from __future__ import annotations
