@@ -63,3 +63,20 @@ def test_the_readme_demo_block_runs_and_restores_everything(tmp_path: Path) -> N
     assert " 0 fail;" in final and final.endswith("exit code 0"), final
     assert re.search(r"\b[1-9]\d* create\b", final), final
     assert "restore plan (dry run, nothing written)" in result.stdout
+
+
+def test_the_readme_main_job_command_exports_into_the_default_local_store(tmp_path: Path) -> None:
+    """The first command of README's "Two commands" runs as written on a machine with no Argo CD and no cloud."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Two commands") :]
+    command = re.search(r"```sh\n(.*?)```", section, re.DOTALL).group(1).strip()
+    assert command.startswith("python -m pip install . && ")
+    runnable = command.removeprefix("python -m pip install . && ")  # the package under test is installed already
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DRKIT_", "ARGOCD_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    run = {"cwd": tmp_path, "env": env, "capture_output": True, "text": True, "timeout": 120}
+    result = subprocess.run(["bash", "-c", runnable], **run)
+    assert result.returncode == 0, result.stdout + result.stderr
+    backups = list((tmp_path / "drkit-backups" / "demo").glob("*/manifest.yaml"))
+    assert len(backups) == 1, result.stdout
+    assert "16 applications" in result.stdout

@@ -13,7 +13,9 @@ import hashlib
 import hmac
 import importlib
 import json
+import os
 import secrets
+import subprocess
 import sys
 import threading
 import time
@@ -337,19 +339,33 @@ class Simulator:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m drkit.testing.sim", description=__doc__)
-    parser.add_argument("--port", type=int, default=8080)
+    parser = argparse.ArgumentParser(
+        prog="python -m drkit.testing.sim",
+        description=__doc__,
+        epilog="With `-- COMMAND...`, the simulator runs only while COMMAND does, on a free port unless --port is "
+        "given, and COMMAND finds it through ARGOCD_SERVER, ARGOCD_PLAINTEXT and ARGOCD_AUTH_TOKEN; the exit code "
+        "is COMMAND's. Example: python -m drkit.testing.sim --seed demo -- drkit export --instance demo",
+    )
+    parser.add_argument("--port", type=int, help="port on 127.0.0.1 [default: 8080, or a free one with a command]")
     parser.add_argument("--token", help="accept this JWT-shaped token as the admin's API key")
     parser.add_argument("--seed", help="'demo', or a YAML seed file, to start with a populated instance")
     parser.add_argument("--app-namespace", action="append", default=[], help="enable apps in this namespace")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...] to run against it")
     args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
     sim = Simulator(token=args.token, app_namespaces=tuple(args.app_namespace))
     if args.seed:
         from drkit.testing.seed import read
 
         sim.seed(read(args.seed))
-    sim.start(args.port)
+    sim.start(args.port if args.port is not None else (0 if command else 8080))
     print(f"Argo CD simulator on {sim.url}", file=sys.stderr)
+    if command:
+        env = dict(os.environ, ARGOCD_SERVER=sim.address, ARGOCD_PLAINTEXT="true", ARGOCD_AUTH_TOKEN=sim.token)
+        try:
+            return subprocess.run(command, env=env).returncode
+        finally:
+            sim.stop()
     print(f"token: {sim.token}" if not args.token else "token: as given with --token", file=sys.stderr)
     try:
         while True:
