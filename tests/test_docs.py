@@ -23,6 +23,8 @@ def drkit_commands(text: str) -> list[list[str]]:
     for block in re.findall(r"```(?:sh|bash)\n(.*?)```", text, re.S):
         for line in block.replace("\\\n", " ").splitlines():
             line = line.strip()
+            if line.startswith("python -m drkit.testing.sim ") and " -- drkit " in line:
+                line = line.split(" -- ", 1)[1]  # the command the simulator hosts
             if line.startswith("drkit "):
                 line = re.sub(r'"?\$\((?:[^()]|\([^()]*\))*\)"?', "VALUE", line)  # $(...) substitutions
                 commands.append(shlex.split(line.replace("$", ""))[1:])
