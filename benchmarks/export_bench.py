@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from instance import TOKEN, start  # noqa: E402
+from instance import start, target_args  # noqa: E402
 from measure import run  # noqa: E402
 
 
@@ -65,8 +65,7 @@ def main() -> None:
     try:
         for i in range(args.runs):
             store = next(stores)
-            argv = ["export", "--server", sim.address, "--plaintext", "--auth-token", TOKEN, "--store", store]
-            seconds, peak, code = run([*argv, "--instance", "bench", "-o", "json"])
+            seconds, peak, code = run(["export", *target_args(sim, store), "-o", "json"])
             where = store if args.s3 else "a local directory"
             print(
                 f"run {i + 1}: export of {args.apps} apps to {where}: {seconds:.2f} s, peak RSS {peak:.0f} MiB, "

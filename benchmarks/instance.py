@@ -81,3 +81,8 @@ def credentials_file(path: str) -> str:
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
     return path
+
+
+def target_args(sim: Simulator, store: str) -> list[str]:
+    """The flags that point a drkit command at `sim` and `store`, instance `bench`."""
+    return ["--server", sim.address, "--plaintext", "--auth-token", TOKEN, "--store", store, "--instance", "bench"]

@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from instance import TOKEN, credentials_file, start  # noqa: E402
+from instance import credentials_file, start, target_args  # noqa: E402
 from measure import run  # noqa: E402
 
 
@@ -30,20 +30,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as store:
         source = start(args.apps)
         try:
-            seconds, _, code = run(
-                [
-                    "export",
-                    "--server",
-                    source.address,
-                    "--plaintext",
-                    "--auth-token",
-                    TOKEN,
-                    "--store",
-                    store,
-                    "--instance",
-                    "bench",
-                ]
-            )
+            seconds, _, code = run(["export", *target_args(source, store)])
             print(f"export of {args.apps} apps: {seconds:.2f} s (exit {code})")
         finally:
             source.stop()
@@ -55,15 +42,7 @@ def main() -> None:
                 seconds, peak, code = run(
                     [
                         "restore",
-                        "--server",
-                        target.address,
-                        "--plaintext",
-                        "--auth-token",
-                        TOKEN,
-                        "--store",
-                        store,
-                        "--instance",
-                        "bench",
+                        *target_args(target, store),
                         "latest",
                         "--credentials",
                         creds,
