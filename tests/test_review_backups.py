@@ -86,3 +86,42 @@ def test_prune_keeps_the_newest_trusted_backup_and_ignores_foreign_folders(sim: 
     assert result.kept == [flagged[1], good]  # the newest, and the newest trusted one
     assert result.deleted == [flagged[0]]
     assert store.get(f"{INSTANCE}/manual/{backup.MANIFEST}") == b"hand-copied: true\n"
+
+
+def test_verify_of_a_partial_export_checks_only_the_references_it_can(sim: Simulator, tmp_path: Path) -> None:
+    """`--kinds applications` holds no projects on purpose; a project missing from a full export is a problem."""
+    from drkit.testing.seed import load
+    from drkit.verify import verify
+
+    load(
+        sim,
+        {
+            "projects": [
+                {
+                    "metadata": {"name": "team"},
+                    "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}]},
+                }
+            ],
+            "applications": [
+                {
+                    "metadata": {"name": "app"},
+                    "spec": {
+                        "project": "team",
+                        "source": {"repoURL": "https://git.example.com/x.git", "path": "."},
+                        "destination": {"server": "https://kubernetes.default.svc", "namespace": "x"},
+                    },
+                }
+            ],
+        },
+    )
+    store = LocalStore(tmp_path)
+    partial = backup.export(Client(sim.url, sim.token), store, INSTANCE, ("applications",)).backup_id
+    assert verify(store, INSTANCE, partial).problems == []
+    full = _export(sim, store)
+    assert verify(store, INSTANCE, full).ok
+    manifest = backup.read_manifest(store, INSTANCE, full)
+    project = next(e for e in manifest["objects"] if e["kind"] == "projects" and e["name"] == "team")
+    manifest["objects"].remove(project)
+    manifest["counts"]["projects"] -= 1
+    store.put(f"{INSTANCE}/{full}/{backup.MANIFEST}", backup.dump(manifest))
+    assert verify(store, INSTANCE, full).problems == ["applications/argocd/app: project 'team' is not in the backup"]
