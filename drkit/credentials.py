@@ -7,8 +7,6 @@ by `Credentials.merge_into`, which builds the API request body.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import difflib
 import json
@@ -16,12 +14,13 @@ import os
 import re
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from drkit import certificates as certs
+from drkit.certificates import CERTIFICATE_FIELDS, Certificate, is_base64  # noqa: F401 (re-exported)
 from drkit.errors import CredentialError
 from drkit.kinds import normalize_repo_url, normalize_server, same_url  # noqa: F401 (re-exported)
 
@@ -52,10 +51,8 @@ FIELDS: dict[str, dict[str, Any]] = {
         },
     },
 }  # fmt: skip
-CERTIFICATE_FIELDS = ("serverName", "certType", "certSubType", "certData")
 _REFERENCE_FORMS = "a string, {env: NAME}, {file: PATH} or {aws-secretsmanager: SECRET_ID, key: FIELD}"
 _URL_PASSWORD = re.compile(r"^([a-z][a-z0-9+.\-]*://[^/@:]*):[^/@]*@", re.IGNORECASE)
-_SSH_KEY_TYPE = re.compile(r"^(ssh-|ecdsa-|sk-)[a-z0-9@.\-]+$")
 
 
 class Secret:
@@ -86,22 +83,6 @@ class Secret:
 def redact_url(url: str) -> str:
     """A URL fit for a message: a password in its user info replaced by `***`."""
     return _URL_PASSWORD.sub(r"\1:***@", url)
-
-
-@dataclass(frozen=True)
-class Certificate:
-    """A TLS certificate (PEM text) or SSH known-hosts key (`AAAA...` key data) to create through the API."""
-
-    server_name: str
-    cert_type: str
-    cert_sub_type: str
-    cert_data: str = field(repr=False)
-
-    def api_item(self) -> dict[str, str]:
-        """The item for `POST /api/v1/certificates`: certData is base64, as the API's []byte requires."""
-        item = {"serverName": self.server_name, "certType": self.cert_type, "certSubType": self.cert_sub_type}
-        item["certData"] = base64.b64encode(self.cert_data.encode()).decode()
-        return item
 
 
 class Credentials:
@@ -201,7 +182,7 @@ def load(
     if unknown:
         res.problems.append(f"unknown section {', '.join(unknown)}: the sections are {', '.join(SECTIONS)}")
     sections = {name: _section(res, name, doc.get(name)) for name in FIELDS}
-    certificates = _certificates(res, doc.get("certificates"))
+    certificates = certs.parse(res, doc.get("certificates"))
     if res.problems:
         count = f"{len(res.problems)} problem{'s' if len(res.problems) > 1 else ''}"
         lines = "".join(f"\n  - {p}" for p in res.problems)
@@ -273,6 +254,10 @@ class _Resolver:
             return None
         return None if text is None else self._convert(where, text, kind)
 
+    def text(self, where: str, raw: Any) -> str | None:
+        """A string field's value, literal or referenced, or None with a problem recorded."""
+        return self.leaf(where, raw, STR)
+
     def _convert(self, where: str, text: str, kind: str) -> Any:
         if kind == BOOL:
             if text.strip().lower() in ("true", "false"):
@@ -282,7 +267,7 @@ class _Resolver:
             if text.strip().isdigit():
                 return int(text.strip())
             return self.problem(where, "must be a whole number")
-        if kind == B64 and not _is_base64(text):
+        if kind == B64 and not is_base64(text):
             hint = "give it base64-encoded, as in a cluster Secret's config (for example `base64 -w0 ca.pem`)"
             return self.problem(where, f"is not valid base64; {hint}")
         return Secret(text) if kind in (SECRET, B64, SECRET_LIST, SECRET_MAP) else text
@@ -406,67 +391,3 @@ def _fields(res: _Resolver, where: str, path: str, raw: Any, schema: dict[str, A
         else:
             out[name] = res.leaf(at, value, kind)
     return out
-
-
-def _certificates(res: _Resolver, raw: Any) -> list[Certificate]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        res.problems.append("certificates: must be a list of {serverName, certType, certData} entries")
-        return []
-    certificates = [_certificate(res, i, entry) for i, entry in enumerate(raw)]
-    return [c for c in certificates if c is not None]
-
-
-def _certificate(res: _Resolver, index: int, raw: Any) -> Certificate | None:
-    server = raw.get("serverName") if isinstance(raw, Mapping) else None
-    where = f'certificates[{index}] "{server}"' if isinstance(server, str) else f"certificates[{index}]"
-    if not isinstance(raw, Mapping):
-        return res.problem(where, "must be a mapping {serverName, certType, certSubType?, certData}")
-    problems = len(res.problems)
-    for name in [n for n in raw if n not in CERTIFICATE_FIELDS]:
-        res.problem(f"{where} {name}", f"unknown field; expected one of {', '.join(CERTIFICATE_FIELDS)}")
-    for name in ("serverName", "certType", "certData"):
-        if name not in raw:
-            res.problem(where, f"{name} is missing")
-    values = {name: res.leaf(f"{where} {name}", raw[name], STR) for name in CERTIFICATE_FIELDS if name in raw}
-    if len(res.problems) > problems:
-        return None
-    sub_type, data = values.get("certSubType", ""), values["certData"]
-    if values["certType"] == "https":
-        if "-----BEGIN CERTIFICATE-----" not in data:
-            return res.problem(f"{where} certData", "is not a PEM certificate (-----BEGIN CERTIFICATE-----)")
-        return Certificate(values["serverName"], "https", sub_type, data)
-    if values["certType"] != "ssh":
-        return res.problem(f"{where} certType", "must be https or ssh")
-    key = _ssh_key(res, f"{where} certData", values["serverName"], data, sub_type)
-    return None if key is None else Certificate(values["serverName"], "ssh", key[0], key[1])
-
-
-def _ssh_key(res: _Resolver, where: str, server: str, data: str, sub_type: str) -> tuple[str, str] | None:
-    """The (subtype, key data) of `ssh-ed25519 AAAA...` or a whole known_hosts line `host ssh-ed25519 AAAA...`."""
-    tokens = data.split()
-    if len(tokens) >= 3 and _SSH_KEY_TYPE.match(tokens[1]):  # key data is base64, so never matches a key type
-        hosts, tokens = tokens[0], tokens[1:]
-        if not hosts.startswith("|") and server not in hosts.split(","):
-            return res.problem(where, f"is a known_hosts line for {hosts}, not for serverName {server}")
-    if len(tokens) < 2 or not _SSH_KEY_TYPE.match(tokens[0]) or not _is_base64(tokens[1]):
-        return res.problem(
-            where, "must be an SSH key as in known_hosts: `ssh-ed25519 AAAA...` or `host ssh-ed25519 AAAA...`"
-        )
-    key_type, key = tokens[0], tokens[1]
-    blob = base64.b64decode(key)
-    if blob[4 : 4 + int.from_bytes(blob[:4], "big")] != key_type.encode():
-        return res.problem(where, f"the key data is not a {key_type} key; copy the line again")
-    if sub_type and sub_type != key_type:
-        return res.problem(where, f"certSubType {sub_type} does not match the key's type {key_type}")
-    return key_type, key
-
-
-def _is_base64(text: str) -> bool:
-    """True for standard padded base64; line breaks are allowed, as Go's decoder skips them."""
-    compact = text.replace("\r", "").replace("\n", "")
-    try:
-        return bool(compact) and base64.b64decode(compact, validate=True) is not None
-    except (binascii.Error, ValueError):
-        return False
