@@ -131,13 +131,17 @@ def repository_handlers(sim: Any) -> dict[str, Any]:
             ]
         return {"metadata": {}, "items": items or None}
 
+    def existing(req: Req, action: str) -> tuple[Any, dict[str, Any]]:
+        """The stored repo named by the path, or the bare 403 that hides whether it exists (§6.40)."""
+        found = find(sim, req.params["repo"], req.arg("appProject"))
+        if found is None:
+            raise GrpcError(PERMISSION_DENIED, "permission denied")
+        sim.enforce(req, "repositories", action, _rbac_object(found[1]))
+        return found
+
     def get(req: Req) -> dict[str, Any]:
         with sim.lock:
-            found = find(sim, req.params["repo"], req.arg("appProject"))
-            if found is None:
-                raise GrpcError(PERMISSION_DENIED, "permission denied")
-            sim.enforce(req, "repositories", "get", _rbac_object(found[1]))
-            return sanitized(sim, found[1], now())
+            return sanitized(sim, existing(req, "get")[1], now())
 
     def create(req: Req) -> dict[str, Any]:
         repo = dict(req.body or {})
@@ -178,11 +182,7 @@ def repository_handlers(sim: Any) -> dict[str, Any]:
 
     def delete(req: Req) -> dict[str, Any]:
         with sim.lock:
-            found = find(sim, req.params["repo"], req.arg("appProject"))
-            if found is None:
-                raise GrpcError(PERMISSION_DENIED, "permission denied")
-            sim.enforce(req, "repositories", "delete", _rbac_object(found[1]))
-            del sim.repositories[found[0]]
+            del sim.repositories[existing(req, "delete")[0]]
         sim.notify()
         return {}
 
