@@ -76,23 +76,47 @@ def _certificate(res: Resolver, index: int, raw: Any) -> Certificate | None:
 
 
 def _ssh_key(res: Resolver, where: str, server: str, data: str, sub_type: str) -> tuple[str, str] | None:
-    """The (subtype, key data) of `ssh-ed25519 AAAA...` or a whole known_hosts line `host ssh-ed25519 AAAA...`."""
+    """The (subtype, key field) of a known_hosts key in any form people paste (CONTRACT.md's credentials file).
+
+    `AAAA...` (the key field alone, as Argo CD's certData holds it), `ssh-ed25519 AAAA...`, or a whole
+    known_hosts line `host ssh-ed25519 AAAA... [comment]`. The key names its own type inside its data, so
+    certSubType, the line's type and serverName are each checked against it, and a mismatch names the one that is off.
+    """
     tokens = data.split()
     if len(tokens) >= 3 and _SSH_KEY_TYPE.match(tokens[1]):  # key data is base64, so never matches a key type
         hosts, tokens = tokens[0], tokens[1:]
         if not hosts.startswith("|") and server not in hosts.split(","):
             return res.problem(where, f"is a known_hosts line for {hosts}, not for serverName {server}")
-    if len(tokens) < 2 or not _SSH_KEY_TYPE.match(tokens[0]) or not is_base64(tokens[1]):
+    line_type, key = (tokens[0], tokens[1]) if len(tokens) >= 2 and _SSH_KEY_TYPE.match(tokens[0]) else ("", data)
+    key_type = _key_type(key.strip())
+    if key_type is None:
         return res.problem(
-            where, "must be an SSH key as in known_hosts: `ssh-ed25519 AAAA...` or `host ssh-ed25519 AAAA...`"
+            where,
+            "must be an SSH public key as in known_hosts: the key field `AAAA...`, `ssh-ed25519 AAAA...` or "
+            "`host ssh-ed25519 AAAA...`",
         )
-    key_type, key = tokens[0], tokens[1]
-    blob = base64.b64decode(key)
-    if blob[4 : 4 + int.from_bytes(blob[:4], "big")] != key_type.encode():
-        return res.problem(where, f"the key data is not a {key_type} key; copy the line again")
+    if line_type and line_type != key_type:
+        return res.problem(where, f"says {line_type}, but the key data is a {key_type} key; copy the line again")
     if sub_type and sub_type != key_type:
-        return res.problem(where, f"certSubType {sub_type} does not match the key's type {key_type}")
-    return key_type, key
+        return res.problem(where, f"certSubType {sub_type} does not match the key's type {key_type}; fix certSubType")
+    return key_type, key.strip()
+
+
+def _key_type(key: str) -> str | None:
+    """The type an SSH public key names in its first field, or None if the key is not one (or was cut short).
+
+    A public key blob is a sequence of length-prefixed fields, the first its type (RFC 4253 §6.6); the fields must
+    fill it exactly.
+    """
+    if not is_base64(key) or any(c.isspace() for c in key):
+        return None
+    blob, fields, at = base64.b64decode(key), [], 0
+    while at + 4 <= len(blob):
+        size = int.from_bytes(blob[at : at + 4], "big")
+        fields.append(blob[at + 4 : at + 4 + size])
+        at += 4 + size
+    name = fields[0].decode("ascii", "replace") if fields else ""
+    return name if at == len(blob) and len(fields) >= 2 and _SSH_KEY_TYPE.match(name) else None
 
 
 def is_base64(text: str) -> bool:

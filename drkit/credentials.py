@@ -1,8 +1,9 @@
 """The restore credentials file: parsed, validated and every reference resolved before anything is written.
 
-File values are read relative to the credentials file's folder and lose exactly one trailing newline (a mounted
-Secret usually ends with one). Field names are Argo CD's own; secret fields are held as `Secret` and revealed only
-by `Credentials.merge_into`, which builds the API request body.
+File values are read relative to the credentials file's folder; a single-line one loses its trailing newline (a
+mounted Secret usually ends with one), a multi-line one (PEM, OpenSSH, JSON keys) is used byte for byte. Field names
+are Argo CD's own; secret fields are held as `Secret` and revealed only by `Credentials.merge_into`, which builds the
+API request body.
 """
 
 from __future__ import annotations
@@ -301,7 +302,7 @@ class _Resolver:
         except (OSError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or "not UTF-8 text"
             return self.problem(where, f"file {path} cannot be read ({reason}); check the path and the Secret mount")
-        text = text.removesuffix("\n").removesuffix("\r") if text.endswith("\n") else text
+        text = file_value(text)
         if not text:
             return self.problem(where, f"file {path} is empty; check the Secret mount")
         return text
@@ -340,6 +341,16 @@ class _Resolver:
             return None, str(exc)
         except Exception as exc:  # noqa: BLE001 - any fetcher failure is reported by type, never by its text
             return None, f"AWS Secrets Manager secret {secret_id} could not be read ({type(exc).__name__})"
+
+
+def file_value(text: str) -> str:
+    """A `{file:}` value as CONTRACT.md says: one line loses its trailing newline, several stay byte for byte.
+
+    A password or token file usually ends with a newline that is not part of the secret; PEM, OpenSSH and JSON key
+    files are multi-line material whose final newline is part of it, so a restored credential equals the lost one.
+    """
+    body = text.removesuffix("\n").removesuffix("\r") if text.endswith("\n") else text
+    return body if "\n" not in body else text
 
 
 def _section(res: _Resolver, name: str, raw: Any) -> dict[str, dict[str, Any]]:

@@ -27,7 +27,7 @@ from drkit.secretsmanager import _aws_hint, fetcher
 
 SECRET = "SUPER-SECRET-7f3a9c"  # distinctive: must never show up in any message, repr or str
 ED25519 = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"  # github.com's public host key
-RSA_PREFIX = base64.b64encode(b"\x00\x00\x00\x07ssh-rsa" + b"\x00" * 8).decode()
+RSA_KEY = base64.b64encode(b"\x00\x00\x00\x07ssh-rsa" + b"\x00\x00\x00\x01\x01" * 2).decode()  # e, n
 PEM = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUR0ZmY=\n-----END CERTIFICATE-----"
 CA_B64 = base64.b64encode(PEM.encode()).decode()
 
@@ -105,7 +105,7 @@ def test_every_value_form_resolves(tmp_path: Path) -> None:
     assert creds.for_repository("https://git.example.com/team/app.git") == {
         "username": "bot",
         "password": Secret(f"{SECRET}-env"),
-        "tlsClientCertKey": Secret("value\n"),  # exactly one trailing newline is stripped
+        "tlsClientCertKey": Secret("value\n\n"),  # not a single line: used byte for byte
         "githubAppID": 42,
         "insecure": True,
         "enableLfs": True,
@@ -117,6 +117,27 @@ def test_every_value_form_resolves(tmp_path: Path) -> None:
         "githubAppInstallationID": 7,
     }
     assert sorted(fetched) == ["prod/git", "prod/whole"]  # each secret fetched once, however many keys use it
+
+
+@pytest.mark.parametrize(
+    ("content", "value"),
+    [
+        (f"{SECRET}\n", SECRET),  # a password or token file: its one trailing newline is not part of it
+        (f"{SECRET}\r\n", SECRET),
+        (SECRET, SECRET),
+        (f"{PEM}\n", f"{PEM}\n"),  # PEM, OpenSSH, JSON keys: byte for byte, final newline included
+        ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----\n", None),
+        ('{\n  "type": "service_account"\n}\n', None),
+        ("line one\nline two", None),
+    ],
+    ids=["token", "token-crlf", "no-newline", "pem", "openssh", "json", "two-lines"],
+)
+def test_file_values_lose_a_newline_only_when_single_line(tmp_path: Path, content: str, value: str | None) -> None:
+    """Issue 7 defect 3: multi-line key material keeps its bytes, so the restored secret equals the lost one."""
+    (tmp_path / "value").write_bytes(content.encode())
+    path = write(tmp_path, "repositories:\n  https://g.example.com/a.git:\n    sshPrivateKey: {file: value}\n")
+    entry = load(path, env={}, fetch_secret=None).for_repository("https://g.example.com/a.git")
+    assert entry == {"sshPrivateKey": Secret(content if value is None else value)}
 
 
 def test_file_paths_are_relative_to_the_credentials_file(tmp_path: Path) -> None:
@@ -347,7 +368,7 @@ def test_cluster_tls_data_must_be_base64_and_passes_through_unchanged(tmp_path: 
     assert fields == {
         "bearerToken": Secret(SECRET),
         "tlsClientConfig": {
-            "caData": Secret(wrapped),
+            "caData": Secret(wrapped + "\n"),  # multi-line: byte for byte (Go's decoder skips line breaks)
             "certData": Secret(CA_B64),
             "insecure": False,
             "serverName": "k8s",
@@ -380,12 +401,13 @@ def test_https_certificate_is_base64_encoded_for_the_api(tmp_path: Path) -> None
         "certSubType": "",
         "certData": item["certData"],
     }
-    assert base64.b64decode(item["certData"]).decode() == PEM
+    assert base64.b64decode(item["certData"]).decode() == PEM + "\n"  # byte for byte, final newline included
 
 
 @pytest.mark.parametrize(
     "data",
     [
+        ED25519,  # the key field alone, as Argo CD's own certData holds it
         f"ssh-ed25519 {ED25519}",
         f"ssh-ed25519 {ED25519} a comment",
         f"ssh-gw.example.com ssh-ed25519 {ED25519}",
@@ -403,6 +425,26 @@ def test_ssh_key_or_known_hosts_line_gives_subtype_and_key(tmp_path: Path, data:
     }
 
 
+def test_ssh_bare_key_field_checks_certsubtype_and_known_hosts_line_checks_servername(tmp_path: Path) -> None:
+    """Issue 7 defect 1: each form is checked against the key's own type, and the message names what disagrees."""
+    message = problems(
+        tmp_path,
+        f"""
+        certificates:
+          - {{serverName: h, certType: ssh, certSubType: ssh-rsa, certData: "{ED25519}"}}
+          - {{serverName: h, certType: ssh, certSubType: ssh-ed25519, certData: "{ED25519[:-8]}"}}
+          - {{serverName: h, certType: ssh, certSubType: ssh-rsa, certData: "h ssh-ed25519 {ED25519}"}}
+          - {{serverName: gitlab.com, certType: ssh, certSubType: ssh-ed25519, certData: "h ssh-ed25519 {ED25519}"}}
+        """,
+    )
+    assert 'certificates[0] "h" certData: certSubType ssh-rsa does not match the key\'s type ssh-ed25519' in message
+    assert 'certificates[1] "h" certData: must be an SSH public key as in known_hosts' in message  # cut short
+    assert 'certificates[2] "h" certData: certSubType ssh-rsa does not match the key\'s type ssh-ed25519' in message
+    assert 'certificates[3] "gitlab.com" certData: is a known_hosts line for h, not for serverName gitlab.com' in (
+        message
+    )
+
+
 def test_ssh_certificate_mistakes(tmp_path: Path) -> None:
     message = problems(
         tmp_path,
@@ -410,8 +452,8 @@ def test_ssh_certificate_mistakes(tmp_path: Path) -> None:
         certificates:
           - {{serverName: gitlab.com, certType: ssh, certData: "github.com ssh-ed25519 {ED25519}"}}
           - {{serverName: h, certType: ssh, certSubType: ssh-rsa, certData: "ssh-ed25519 {ED25519}"}}
-          - {{serverName: h, certType: ssh, certData: "ssh-ed25519 {RSA_PREFIX}"}}
-          - {{serverName: h, certType: ssh, certData: "{ED25519}"}}
+          - {{serverName: h, certType: ssh, certData: "ssh-ed25519 {RSA_KEY}"}}
+          - {{serverName: h, certType: ssh, certData: "{ED25519[:-4]}"}}
           - {{serverName: h, certType: tls, certData: x}}
           - {{certType: ssh}}
         """,
@@ -419,8 +461,8 @@ def test_ssh_certificate_mistakes(tmp_path: Path) -> None:
     for line in [
         'certificates[0] "gitlab.com" certData: is a known_hosts line for github.com, not for serverName gitlab.com',
         'certificates[1] "h" certData: certSubType ssh-rsa does not match the key\'s type ssh-ed25519',
-        'certificates[2] "h" certData: the key data is not a ssh-ed25519 key',
-        'certificates[3] "h" certData: must be an SSH key as in known_hosts',
+        'certificates[2] "h" certData: says ssh-ed25519, but the key data is a ssh-rsa key; copy the line again',
+        'certificates[3] "h" certData: must be an SSH public key as in known_hosts',
         'certificates[4] "h" certType: must be https or ssh',
         "certificates[5]: serverName is missing",
         "certificates[5]: certData is missing",
