@@ -6,19 +6,13 @@ import copy
 from typing import Any
 
 from drkit.testing import syncwindows
-from drkit.testing.applications import (
-    POLICY_FINALIZERS,
-    app_rbac,
-    delete_app,
-    find,
-    sources_of,
-    write,
-)
-from drkit.testing.gateway import FAILED_PRECONDITION, INVALID_ARGUMENT, PERMISSION_DENIED, UNKNOWN, GrpcError, Request
 from drkit.testing.gojson import compact
+from drkit.testing.rpc import FAILED_PRECONDITION, INVALID_ARGUMENT, PERMISSION_DENIED, UNKNOWN, GrpcError, Request
+from drkit.testing.specs import POLICY_FINALIZERS, automated, sources_of
+from drkit.testing.state import State
 
 
-def _operation(sim: Any, req: Request, app: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+def _operation(req: Request, app: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     """The `operation` a sync request sets (SetAppOperation, §6.23)."""
     spec = app["spec"]
     policy = spec.get("syncPolicy") or {}
@@ -43,12 +37,6 @@ def _operation(sim: Any, req: Request, app: dict[str, Any], body: dict[str, Any]
     return compact(operation)
 
 
-def automated(spec: dict[str, Any]) -> bool:
-    """Auto-sync is armed: `syncPolicy.automated` is present and not `enabled: false`."""
-    auto = (spec.get("syncPolicy") or {}).get("automated")
-    return auto is not None and auto.get("enabled", True) is not False
-
-
 def _check_sync(app: dict[str, Any], body: dict[str, Any]) -> None:
     spec = app["spec"]
     if body.get("manifests") and automated(spec) and not body.get("dryRun"):
@@ -68,69 +56,56 @@ def _check_sync(app: dict[str, Any], body: dict[str, Any]) -> None:
         raise GrpcError(FAILED_PRECONDITION, "another operation is already in progress")
 
 
-def operation_handlers(sim: Any) -> dict[str, Any]:
-    """ApplicationService Delete, Sync and TerminateOperation."""
-
-    def delete(req: Request) -> Any:
-        name, namespace = req.params["name"], req.arg("appNamespace") or sim.namespace
-        app = find(sim, req, name, namespace, req.arg("project"), "delete")
-        cascade, policy = req.flag("cascade", True), req.arg("propagationPolicy")
-        if policy not in POLICY_FINALIZERS:
-            raise GrpcError(INVALID_ARGUMENT, f"invalid propagation policy: {policy}")
-        if not cascade and policy:
-            raise GrpcError(INVALID_ARGUMENT, "cannot set propagation policy when cascading is disabled")
-        with sim.lock:
-            if (namespace, name) in sim.applications:
-                delete_app(sim, (namespace, app["metadata"]["name"]), cascade, policy)
-        return {}
-
-    def sync(req: Request) -> Any:
-        body = req.body or {}
-        name, namespace = req.params["name"], body.get("appNamespace") or sim.namespace
-        app = find(sim, req, name, namespace, body.get("project", ""), "get")
-        if sync_blocked(sim, app):
-            raise GrpcError(PERMISSION_DENIED, "cannot sync: blocked by sync window")
-        sim.enforce(req, "applications", "sync", app_rbac(sim, app))
-        if body.get("manifests"):
-            sim.enforce(req, "applications", "override", app_rbac(sim, app))
-        key = (namespace, name)
-        with sim.lock:
-            current = sim.applications.get(key, app)
-            _check_sync(current, body)
-            new = copy.deepcopy(current)
-            new["operation"] = _operation(sim, req, current, body)
-            new.get("status", {}).pop("operationState", None)
-            return write(sim, key, new, current)
-
-    def terminate(req: Request) -> Any:
-        name, namespace = req.params["name"], req.arg("appNamespace") or sim.namespace
-        find(sim, req, name, namespace, req.arg("project"), "sync")
-        key = (namespace, name)
-        with sim.lock:
-            current = sim.applications[key]
-            if not current.get("operation") or not current.get("status", {}).get("operationState"):
-                raise GrpcError(FAILED_PRECONDITION, "Unable to terminate operation. No operation is in progress")
-            new = copy.deepcopy(current)
-            new["status"]["operationState"]["phase"] = "Terminating"
-            write(sim, key, new, current)
-        return {}
-
-    return {
-        "ApplicationService_Delete": delete,
-        "ApplicationService_Sync": sync,
-        "ApplicationService_TerminateOperation": terminate,
-    }
+def delete(state: State, req: Request) -> Any:
+    name, namespace = req.params["name"], req.arg("appNamespace") or state.namespace
+    app = state.find_app(req, name, namespace, req.arg("project"), "delete")
+    cascade, policy = req.flag("cascade", True), req.arg("propagationPolicy")
+    if policy not in POLICY_FINALIZERS:
+        raise GrpcError(INVALID_ARGUMENT, f"invalid propagation policy: {policy}")
+    if not cascade and policy:
+        raise GrpcError(INVALID_ARGUMENT, "cannot set propagation policy when cascading is disabled")
+    with state.lock:
+        if (namespace, name) in state.applications:
+            state.delete_app((namespace, app["metadata"]["name"]), cascade, policy)
+    return {}
 
 
-def sync_blocked(sim: Any, app: dict[str, Any], manual: bool = True) -> bool:
-    """The project's sync windows covering this app forbid a (manual or automated) sync now (§2.2 step 2)."""
-    project = sim.projects.get(app["spec"].get("project", "default"), {})
-    dest = app["spec"].get("destination", {})
-    covering = [
-        w
-        for w in project.get("spec", {}).get("syncWindows", [])
-        if syncwindows.matches(
-            w, app["metadata"]["name"], dest.get("server", ""), dest.get("name", ""), dest.get("namespace", "")
-        )
-    ]
-    return not syncwindows.can_sync(covering, manual)
+def sync(state: State, req: Request) -> Any:
+    body = req.body or {}
+    name, namespace = req.params["name"], body.get("appNamespace") or state.namespace
+    app = state.find_app(req, name, namespace, body.get("project", ""), "get")
+    project = state.projects.get(app["spec"].get("project", "default"), {})
+    if syncwindows.blocks(project.get("spec", {}), app):
+        raise GrpcError(PERMISSION_DENIED, "cannot sync: blocked by sync window")
+    state.enforce(req, "applications", "sync", state.app_rbac(app))
+    if body.get("manifests"):
+        state.enforce(req, "applications", "override", state.app_rbac(app))
+    key = (namespace, name)
+    with state.lock:
+        current = state.applications.get(key, app)
+        _check_sync(current, body)
+        new = copy.deepcopy(current)
+        new["operation"] = _operation(req, current, body)
+        new.get("status", {}).pop("operationState", None)
+        return state.put_app(key, new, current)
+
+
+def terminate(state: State, req: Request) -> Any:
+    name, namespace = req.params["name"], req.arg("appNamespace") or state.namespace
+    state.find_app(req, name, namespace, req.arg("project"), "sync")
+    key = (namespace, name)
+    with state.lock:
+        current = state.applications[key]
+        if not current.get("operation") or not current.get("status", {}).get("operationState"):
+            raise GrpcError(FAILED_PRECONDITION, "Unable to terminate operation. No operation is in progress")
+        new = copy.deepcopy(current)
+        new["status"]["operationState"]["phase"] = "Terminating"
+        state.put_app(key, new, current)
+    return {}
+
+
+HANDLERS = {
+    "ApplicationService_Delete": delete,
+    "ApplicationService_Sync": sync,
+    "ApplicationService_TerminateOperation": terminate,
+}

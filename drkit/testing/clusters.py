@@ -1,6 +1,6 @@
 """Simulated Argo CD cluster endpoints (API-NOTES §2.7, §6 items 43-46).
 
-Clusters are stored whole, credentials included, in `sim.clusters[server]` (server without trailing `/`).
+Clusters are stored whole, credentials included, in `state.clusters[server]` (server without trailing `/`).
 Every response is sanitised as `Cluster.Sanitized` does and gains `info`. The in-cluster entry is listed
 (and readable) without being stored, as on a fresh install.
 """
@@ -11,10 +11,11 @@ from collections import Counter
 from typing import Any
 from urllib.parse import unquote
 
-from drkit.testing.gateway import INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, UNKNOWN, GrpcError, Request
+from drkit.testing.clock import now
+from drkit.testing.rpc import INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, UNKNOWN, GrpcError, Request
+from drkit.testing.specs import IN_CLUSTER, IN_CLUSTER_NAME
+from drkit.testing.state import State
 
-IN_CLUSTER = "https://kubernetes.default.svc"
-IN_CLUSTER_NAME = "in-cluster"
 SERVER_VERSION = "1.33"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 # Cluster.Equals compares these (not project)
@@ -65,159 +66,168 @@ def unreachable_message(server: str) -> str:
     return f'Get "{server}/version?timeout=32s": dial tcp: lookup {server}: no such host'
 
 
-def handlers(sim: Any) -> dict[str, Any]:
-    """ClusterService handlers over `sim.clusters`."""
-    from drkit.testing.sim import now
+def _app_counts(state: State) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for app in state.applications.values():
+        dest = app.get("spec", {}).get("destination", {})
+        counts[normalize_server(dest.get("server", "")) or "name:" + dest.get("name", "")] += 1
+    return counts
 
-    def app_counts() -> Counter[str]:
-        counts: Counter[str] = Counter()
-        for app in sim.applications.values():
-            dest = app.get("spec", {}).get("destination", {})
-            counts[normalize_server(dest.get("server", "")) or "name:" + dest.get("name", "")] += 1
-        return counts
 
-    def respond(cluster: dict[str, Any], counts: Counter[str] | None = None) -> dict[str, Any]:
-        if counts is None:
-            counts = app_counts()
-        apps = counts[cluster["server"]] + counts["name:" + cluster.get("name", "")]
-        return sanitized(cluster, cluster["server"] not in sim.unreachable, now(), apps)
+def _respond(state: State, cluster: dict[str, Any], counts: Counter[str] | None = None) -> dict[str, Any]:
+    if counts is None:
+        counts = _app_counts(state)
+    apps = counts[cluster["server"]] + counts["name:" + cluster.get("name", "")]
+    return sanitized(cluster, cluster["server"] not in state.unreachable, now(), apps)
 
-    def all_clusters() -> list[dict[str, Any]]:
-        items = list(sim.clusters.values())
-        if IN_CLUSTER not in sim.clusters:
-            items.insert(0, synthetic_in_cluster())
-        return items
 
-    def rbac_object(cluster: dict[str, Any]) -> str:
-        return f"{cluster['project']}/{cluster['server']}" if cluster.get("project") else cluster["server"]
+def _all_clusters(state: State) -> list[dict[str, Any]]:
+    items = list(state.clusters.values())
+    if IN_CLUSTER not in state.clusters:
+        items.insert(0, synthetic_in_cluster())
+    return items
 
-    def lookup(req: Request, value: str) -> list[dict[str, Any]]:
-        """Clusters named by a path id and `id.type` (server by default); call under sim.lock."""
-        kind = req.arg("id.type")
-        if kind in ("name", "name_escaped"):
-            name = unquote(value) if kind == "name_escaped" else value
-            return [c for c in all_clusters() if c.get("name", c["server"]) == name]
-        server = normalize_server(value)
-        if server in sim.clusters:
-            return [sim.clusters[server]]
-        return [synthetic_in_cluster()] if server == IN_CLUSTER else []
 
-    def one(req: Request, action: str) -> dict[str, Any]:
-        found = lookup(req, req.params["id.value"])
+def _rbac_object(cluster: dict[str, Any]) -> str:
+    return f"{cluster['project']}/{cluster['server']}" if cluster.get("project") else cluster["server"]
+
+
+def _lookup(state: State, req: Request, value: str) -> list[dict[str, Any]]:
+    """Clusters named by a path id and `id.type` (server by default); call under state.lock."""
+    kind = req.arg("id.type")
+    if kind in ("name", "name_escaped"):
+        name = unquote(value) if kind == "name_escaped" else value
+        return [c for c in _all_clusters(state) if c.get("name", c["server"]) == name]
+    server = normalize_server(value)
+    if server in state.clusters:
+        return [state.clusters[server]]
+    return [synthetic_in_cluster()] if server == IN_CLUSTER else []
+
+
+def _one(state: State, req: Request, action: str) -> dict[str, Any]:
+    found = _lookup(state, req, req.params["id.value"])
+    if not found:
+        raise GrpcError(PERMISSION_DENIED, "permission denied")
+    state.enforce(req, "clusters", action, _rbac_object(found[0]))
+    return found[0]
+
+
+def _connect(state: State, cluster: dict[str, Any]) -> None:
+    if cluster["server"] in state.unreachable:
+        raise GrpcError(UNKNOWN, unreachable_message(cluster["server"]))
+
+
+def _decoded(req: Request) -> dict[str, Any]:
+    cluster = {k: v for k, v in (req.body or {}).items() if k not in ("info", "connectionState", "serverVersion")}
+    cluster.pop("refreshRequestedAt", None)
+    if LAST_APPLIED in (cluster.get("annotations") or {}):
+        raise GrpcError(INVALID_ARGUMENT, f"annotation {LAST_APPLIED} cannot be set on a cluster")
+    return cluster
+
+
+def list_clusters(state: State, req: Request) -> dict[str, Any]:
+    server, name = normalize_server(req.arg("server")), req.arg("name")
+    if req.arg("id.value"):
+        if req.arg("id.type") in ("name", "name_escaped"):
+            name = unquote(req.arg("id.value"))
+        else:
+            server = normalize_server(req.arg("id.value"))
+    with state.lock:
+        counts = _app_counts(state)
+        items = [
+            _respond(state, c, counts)
+            for c in _all_clusters(state)
+            if (not server or c["server"] == server)
+            and (not name or c.get("name") == name)
+            and state.allowed(req.subject, "clusters", "get", _rbac_object(c))
+        ]
+    return {"metadata": {}, "items": items}
+
+
+def get(state: State, req: Request) -> dict[str, Any]:
+    with state.lock:
+        return _respond(state, _one(state, req, "get"))
+
+
+def create(state: State, req: Request) -> dict[str, Any]:
+    cluster = _decoded(req)
+    if not cluster.get("server"):
+        raise GrpcError(INVALID_ARGUMENT, "server is required")
+    cluster["server"] = normalize_server(cluster["server"])
+    cluster.setdefault("name", cluster["server"])
+    state.enforce(req, "clusters", "create", _rbac_object(cluster))
+    _connect(state, cluster)
+    with state.lock:
+        existing = state.clusters.get(cluster["server"])
+        if existing is not None:
+            if all(existing.get(k) == cluster.get(k) for k in COMPARED):
+                return _respond(state, existing)
+            if not req.flag("upsert"):
+                raise GrpcError(INVALID_ARGUMENT, "existing cluster spec is different; use upsert flag to force update")
+            state.enforce(req, "clusters", "update", _rbac_object(existing))
+        state.clusters[cluster["server"]] = cluster
+        out = _respond(state, cluster)
+    state.notify()
+    return out
+
+
+def update(state: State, req: Request) -> dict[str, Any]:
+    body = _decoded(req)
+    fields = [f for value in req.args("updatedFields") for f in value.split(",") if f]
+    with state.lock:
+        existing = _one(state, req, "update")
+        if fields:
+            cluster = dict(existing)
+            for field in fields:
+                if field in UPDATABLE:
+                    if field in body:
+                        cluster[field] = body[field]
+                    else:
+                        cluster.pop(field, None)
+        else:
+            cluster = body
+            cluster["server"] = normalize_server(body.get("server") or existing["server"])
+            cluster.setdefault("name", cluster["server"])
+        _connect(state, cluster)
+        state.clusters.pop(existing["server"], None)
+        state.clusters[cluster["server"]] = cluster
+        out = _respond(state, cluster)
+    state.notify()
+    return out
+
+
+def delete(state: State, req: Request) -> dict[str, Any]:
+    with state.lock:
+        found = _lookup(state, req, req.params["id.value"])
         if not found:
             raise GrpcError(PERMISSION_DENIED, "permission denied")
-        sim.enforce(req, "clusters", action, rbac_object(found[0]))
-        return found[0]
+        for cluster in found:
+            state.enforce(req, "clusters", "delete", _rbac_object(cluster))
+        for cluster in found:
+            if cluster["server"] not in state.clusters:
+                raise GrpcError(NOT_FOUND, f'cluster "{cluster["server"]}" not found')
+            del state.clusters[cluster["server"]]
+    state.notify()
+    return {}
 
-    def connect(cluster: dict[str, Any]) -> None:
-        if cluster["server"] in sim.unreachable:
-            raise GrpcError(UNKNOWN, unreachable_message(cluster["server"]))
 
-    def decoded(req: Request) -> dict[str, Any]:
-        cluster = {k: v for k, v in (req.body or {}).items() if k not in ("info", "connectionState", "serverVersion")}
-        cluster.pop("refreshRequestedAt", None)
-        if LAST_APPLIED in (cluster.get("annotations") or {}):
-            raise GrpcError(INVALID_ARGUMENT, f"annotation {LAST_APPLIED} cannot be set on a cluster")
-        return cluster
+def invalidate_cache(state: State, req: Request) -> dict[str, Any]:
+    with state.lock:
+        return _respond(state, _one(state, req, "update"))
 
-    def list_clusters(req: Request) -> dict[str, Any]:
-        server, name = normalize_server(req.arg("server")), req.arg("name")
-        if req.arg("id.value"):
-            if req.arg("id.type") in ("name", "name_escaped"):
-                name = unquote(req.arg("id.value"))
-            else:
-                server = normalize_server(req.arg("id.value"))
-        with sim.lock:
-            counts = app_counts()
-            items = [
-                respond(c, counts)
-                for c in all_clusters()
-                if (not server or c["server"] == server)
-                and (not name or c.get("name") == name)
-                and sim.allowed(req.subject, "clusters", "get", rbac_object(c))
-            ]
-        return {"metadata": {}, "items": items}
 
-    def get(req: Request) -> dict[str, Any]:
-        with sim.lock:
-            return respond(one(req, "get"))
+def rotate_auth(state: State, req: Request) -> dict[str, Any]:
+    with state.lock:
+        _one(state, req, "update")
+    return {}
 
-    def create(req: Request) -> dict[str, Any]:
-        cluster = decoded(req)
-        if not cluster.get("server"):
-            raise GrpcError(INVALID_ARGUMENT, "server is required")
-        cluster["server"] = normalize_server(cluster["server"])
-        cluster.setdefault("name", cluster["server"])
-        sim.enforce(req, "clusters", "create", rbac_object(cluster))
-        connect(cluster)
-        with sim.lock:
-            existing = sim.clusters.get(cluster["server"])
-            if existing is not None:
-                if all(existing.get(k) == cluster.get(k) for k in COMPARED):
-                    return respond(existing)
-                if not req.flag("upsert"):
-                    raise GrpcError(
-                        INVALID_ARGUMENT, "existing cluster spec is different; use upsert flag to force update"
-                    )
-                sim.enforce(req, "clusters", "update", rbac_object(existing))
-            sim.clusters[cluster["server"]] = cluster
-            out = respond(cluster)
-        sim.notify()
-        return out
 
-    def update(req: Request) -> dict[str, Any]:
-        body = decoded(req)
-        fields = [f for value in req.args("updatedFields") for f in value.split(",") if f]
-        with sim.lock:
-            existing = one(req, "update")
-            if fields:
-                cluster = dict(existing)
-                for field in fields:
-                    if field in UPDATABLE:
-                        if field in body:
-                            cluster[field] = body[field]
-                        else:
-                            cluster.pop(field, None)
-            else:
-                cluster = body
-                cluster["server"] = normalize_server(body.get("server") or existing["server"])
-                cluster.setdefault("name", cluster["server"])
-            connect(cluster)
-            sim.clusters.pop(existing["server"], None)
-            sim.clusters[cluster["server"]] = cluster
-            out = respond(cluster)
-        sim.notify()
-        return out
-
-    def delete(req: Request) -> dict[str, Any]:
-        with sim.lock:
-            found = lookup(req, req.params["id.value"])
-            if not found:
-                raise GrpcError(PERMISSION_DENIED, "permission denied")
-            for cluster in found:
-                sim.enforce(req, "clusters", "delete", rbac_object(cluster))
-            for cluster in found:
-                if cluster["server"] not in sim.clusters:
-                    raise GrpcError(NOT_FOUND, f'cluster "{cluster["server"]}" not found')
-                del sim.clusters[cluster["server"]]
-        sim.notify()
-        return {}
-
-    def invalidate_cache(req: Request) -> dict[str, Any]:
-        with sim.lock:
-            return respond(one(req, "update"))
-
-    def rotate_auth(req: Request) -> dict[str, Any]:
-        with sim.lock:
-            one(req, "update")
-        return {}
-
-    return {
-        "ClusterService_List": list_clusters,
-        "ClusterService_Get": get,
-        "ClusterService_Create": create,
-        "ClusterService_Update": update,
-        "ClusterService_Delete": delete,
-        "ClusterService_InvalidateCache": invalidate_cache,
-        "ClusterService_RotateAuth": rotate_auth,
-    }
+HANDLERS = {
+    "ClusterService_List": list_clusters,
+    "ClusterService_Get": get,
+    "ClusterService_Create": create,
+    "ClusterService_Update": update,
+    "ClusterService_Delete": delete,
+    "ClusterService_InvalidateCache": invalidate_cache,
+    "ClusterService_RotateAuth": rotate_auth,
+}

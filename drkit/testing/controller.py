@@ -1,13 +1,13 @@
 """The simulated application and ApplicationSet controllers: refreshes, sync operations, auto-sync, deletion, sets.
 
-Work arrives through `sim.pending` (handlers add the keys they touch), so an idle controller sleeps on
-`sim.changed` instead of scanning every app. One tick handles everything pending after waiting
-`sim.reconcile_seconds`, which is how long "the controller takes" to react.
+Work arrives through `state.pending` (handlers add the keys they touch), so an idle controller sleeps on
+`state.changed` instead of scanning every app. One tick handles everything pending after waiting
+`reconcile_seconds`, which is how long "the controller takes" to react.
 
 What is simulated (API-NOTES §2.2, §6 items 22, 26): refresh annotations are cleared with an RV bump and
 `status.reconciledAt`; an operation goes Running on one tick and Succeeded (or Failed when a source repo or
-the destination server is in `sim.unreachable`, or Terminating was requested) on the next; a successful
-sync makes the app Synced and Healthy (Degraded if its name is in `sim.unhealthy`); a spec change since the
+the destination server is in `state.unreachable`, or Terminating was requested) on the next; a successful
+sync makes the app Synced and Healthy (Degraded if its name is in `state.unhealthy`); a spec change since the
 last sync makes it OutOfSync; apps never synced are OutOfSync/Missing; an armed `syncPolicy.automated`
 starts a sync by itself; deleting apps lose Argo CD's finalizers and vanish. ApplicationSets: only `list`
 generators generate; `syncPolicy.applicationsSync` limits updates/deletes of generated apps.
@@ -19,93 +19,90 @@ import copy
 import threading
 from typing import Any
 
-from drkit.testing import app_sync
-from drkit.testing import applications as apps
-from drkit.testing import applicationsets as sets
-from drkit.testing.sim import now
+from drkit.testing import syncwindows
+from drkit.testing.clock import now
+from drkit.testing.specs import (
+    CONTROLLER_FINALIZERS,
+    REFRESH,
+    automated,
+    compared_to,
+    destination_of,
+    owned,
+    same_meta,
+    set_or_drop,
+    sources_of,
+    targets,
+)
+from drkit.testing.state import Key, State
+from drkit.testing.templates import render, resources_of
 
-CONTROLLER_FINALIZERS = (apps.RESOURCES_FINALIZER, "post-delete-finalizer.argocd.argoproj.io")
 
-
-def run(sim: Any, stopping: threading.Event) -> None:
+def run(state: State, stopping: threading.Event, reconcile_seconds: float) -> None:
     """The controller loop: sleep until work is pending, let `reconcile_seconds` pass, reconcile it."""
     while not stopping.is_set():
-        with sim.changed:
-            while not sim.pending and not stopping.is_set():
-                sim.changed.wait(1.0)
-        if stopping.wait(sim.reconcile_seconds):
+        with state.changed:
+            while not state.pending and not stopping.is_set():
+                state.changed.wait(1.0)
+        if stopping.wait(reconcile_seconds):
             return
-        tick(sim)
+        tick(state)
 
 
-def tick(sim: Any) -> None:
+def tick(state: State) -> None:
     """Reconcile everything pending once (tests without a controller thread call this directly)."""
-    with sim.lock:
-        work = sorted(sim.pending)
-        sim.pending.clear()
+    with state.lock:
+        work = sorted(state.pending)
+        state.pending.clear()
     for kind, key in work:
-        with sim.lock:
+        with state.lock:
             if kind == "app":
-                reconcile_app(sim, key)
+                reconcile_app(state, key)
             else:
-                reconcile_appset(sim, key)
+                reconcile_appset(state, key)
 
 
-def settle(sim: Any) -> None:
+def settle(state: State) -> None:
     """Reconcile pending sets, then pending apps, once each: a freshly seeded instance's first pass."""
-    with sim.lock:
-        for _, key in sorted(k for k in sim.pending if k[0] == "appset"):
-            reconcile_appset(sim, key)
-        for _, key in sorted(k for k in sim.pending if k[0] == "app"):
-            reconcile_app(sim, key)
+    with state.lock:
+        for _, key in sorted(k for k in state.pending if k[0] == "appset"):
+            reconcile_appset(state, key)
+        for _, key in sorted(k for k in state.pending if k[0] == "app"):
+            reconcile_app(state, key)
 
 
-def _compared_to(spec: dict[str, Any]) -> dict[str, Any]:
-    out = {"destination": spec.get("destination", {})}
-    if spec.get("sources"):
-        out["sources"] = spec["sources"]
-    else:
-        out["source"] = spec.get("source", {})
-    return out
-
-
-def _targets(spec: dict[str, Any]) -> list[str]:
-    return [s.get("targetRevision") or "HEAD" for s in apps.sources_of(spec)]
-
-
-def _failure(sim: Any, spec: dict[str, Any]) -> str:
-    for src in apps.sources_of(spec):
-        if src.get("repoURL") in sim.unreachable:
+def _failure(state: State, spec: dict[str, Any]) -> str:
+    for src in sources_of(spec):
+        if src.get("repoURL") in state.unreachable:
             return f"ComparisonError: repository not accessible: {src['repoURL']}"
-    server = apps.destination_of(sim, spec)[0]
-    if server in sim.unreachable:
+    server = destination_of(state.clusters, spec)[0]
+    if server in state.unreachable:
         return f"ComparisonError: failed to connect to cluster {server}"
     return ""
 
 
-def _finish(sim: Any, app: dict[str, Any], state: dict[str, Any]) -> None:
+def _finish(state: State, app: dict[str, Any], op: dict[str, Any]) -> None:
     """Complete the running operation: phase, finishedAt, syncResult, history; clear `operation`."""
     spec, status = app["spec"], app["status"]
     operation = app.pop("operation")
     sync = operation.get("sync", {})
-    failure = "Operation terminated" if state["phase"] == "Terminating" else _failure(sim, spec)
-    state["phase"] = "Failed" if failure else "Succeeded"
-    state["message"] = failure or "successfully synced (all tasks run)"
-    state["finishedAt"] = now()
+    failure = "Operation terminated" if op["phase"] == "Terminating" else _failure(state, spec)
+    op["phase"] = "Failed" if failure else "Succeeded"
+    op["message"] = failure or "successfully synced (all tasks run)"
+    op["finishedAt"] = now()
     revision = {"revisions": sync["revisions"]} if "revisions" in sync else {"revision": sync.get("revision", "")}
-    state["syncResult"] = {**revision, **{k: v for k, v in _compared_to(spec).items() if k != "destination"}}
+    op["syncResult"] = {**revision, **{k: v for k, v in compared_to(spec).items() if k != "destination"}}
     if failure or sync.get("dryRun"):
         return
-    status["sync"] = {"status": "Synced", "comparedTo": _compared_to(spec), **revision}
+    status["sync"] = {"status": "Synced", "comparedTo": compared_to(spec), **revision}
     history = status.setdefault("history", [])
     history.append(
         {
             "id": (history[-1]["id"] + 1) if history else 0,
-            "deployStartedAt": state["startedAt"],
-            "deployedAt": state["finishedAt"],
+            "deployStartedAt": op["startedAt"],
+            "deployedAt": op["finishedAt"],
             "initiatedBy": operation.get("initiatedBy", {}),
             **revision,
-            **{k: v for k, v in _compared_to(spec).items() if k != "destination"},
+            **{k: v for k, v in compared_to(spec).items() if k != "destination"},
         }
     )
     del history[:-10]
@@ -114,19 +111,19 @@ def _finish(sim: Any, app: dict[str, Any], state: dict[str, Any]) -> None:
 def _auto_sync(app: dict[str, Any]) -> dict[str, Any] | None:
     """The operation auto-sync starts, unless it already failed for these targets."""
     spec, status = app["spec"], app.get("status", {})
-    if not app_sync.automated(spec) or app.get("operation") or app["metadata"].get("deletionTimestamp"):
+    if not automated(spec) or app.get("operation") or app["metadata"].get("deletionTimestamp"):
         return None
     if status.get("sync", {}).get("status") == "Synced":
         return None
     last = status.get("operationState", {})
     last_sync = last.get("operation", {}).get("sync", {})
     last_targets = last_sync.get("revisions") or [last_sync.get("revision")]
-    if last.get("phase") in ("Failed", "Error") and last_targets == _targets(spec):
+    if last.get("phase") in ("Failed", "Error") and last_targets == targets(spec):
         return None
     auto = spec["syncPolicy"]["automated"]
-    targets = _targets(spec)
+    revisions = targets(spec)
     sync: dict[str, Any] = (
-        {"revisions": targets} if spec.get("sources") else {"revision": targets[0] if targets else ""}
+        {"revisions": revisions} if spec.get("sources") else {"revision": revisions[0] if revisions else ""}
     )
     if auto.get("prune"):
         sync["prune"] = True
@@ -135,21 +132,21 @@ def _auto_sync(app: dict[str, Any]) -> dict[str, Any] | None:
     return {"sync": sync, "initiatedBy": {"automated": True}}
 
 
-def _health_and_sync(sim: Any, app: dict[str, Any]) -> None:
+def _health_and_sync(state: State, app: dict[str, Any]) -> None:
     status = app["status"]
     sync = status.setdefault("sync", {})
     if sync.get("comparedTo") and sync.get("status") in ("Synced", "OutOfSync"):
-        sync["status"] = "Synced" if sync["comparedTo"] == _compared_to(app["spec"]) else "OutOfSync"
-        degraded = app["metadata"]["name"] in sim.unhealthy
+        sync["status"] = "Synced" if sync["comparedTo"] == compared_to(app["spec"]) else "OutOfSync"
+        degraded = app["metadata"]["name"] in state.unhealthy
         status["health"] = {"status": "Degraded" if degraded else "Healthy"}
     else:
         sync["status"] = "OutOfSync"
         status["health"] = {"status": "Missing"}
 
 
-def reconcile_app(sim: Any, key: tuple[str, str]) -> None:
+def reconcile_app(state: State, key: Key) -> None:
     """One reconciliation of one app; call with the lock held."""
-    app = sim.applications.get(key)
+    app = state.applications.get(key)
     if app is None:
         return
     new = copy.deepcopy(app)
@@ -157,16 +154,16 @@ def reconcile_app(sim: Any, key: tuple[str, str]) -> None:
     if meta.get("deletionTimestamp"):
         kept = [f for f in meta.get("finalizers", []) if not f.startswith(CONTROLLER_FINALIZERS)]
         if not kept:
-            apps.remove(sim, key)
+            state.remove_app(key)
         elif kept != meta.get("finalizers"):
             meta["finalizers"] = kept
-            apps.write(sim, key, new, app)
-        sim.pending.discard(("app", key))
+            state.put_app(key, new, app)
+        state.pending.discard(("app", key))
         return
     more = False
     if new.get("operation"):
-        state = status.get("operationState")
-        if not state or state.get("phase") not in ("Running", "Terminating"):
+        op = status.get("operationState")
+        if not op or op.get("phase") not in ("Running", "Terminating"):
             status["operationState"] = {
                 "operation": copy.deepcopy(new["operation"]),
                 "phase": "Running",
@@ -175,80 +172,77 @@ def reconcile_app(sim: Any, key: tuple[str, str]) -> None:
             }
             more = True
         else:
-            _finish(sim, new, state)
-    (meta.get("annotations") or {}).pop(apps.REFRESH, None)
+            _finish(state, new, op)
+    (meta.get("annotations") or {}).pop(REFRESH, None)
     if not meta.get("annotations"):
         meta.pop("annotations", None)
-    _health_and_sync(sim, new)
-    if (operation := _auto_sync(new)) and not app_sync.sync_blocked(sim, new, manual=False):  # appcontroller autoSync
+    _health_and_sync(state, new)
+    if (operation := _auto_sync(new)) and not _blocked(state, new):  # appcontroller autoSync
         new["operation"] = operation
         more = True
     status["reconciledAt"] = now()
-    apps.write(sim, key, new, app)
-    sim.pending.discard(("app", key))
+    state.put_app(key, new, app)
+    state.pending.discard(("app", key))
     if more:
-        sim.pending.add(("app", key))
+        state.pending.add(("app", key))
 
 
-def mark_synced(sim: Any, key: tuple[str, str]) -> None:
+def mark_synced(state: State, key: Key) -> None:
     """Make an app Synced and Healthy directly in state, as if a sync had finished (seeding's `x-synced`)."""
-    with sim.lock:
-        app = sim.applications[key]
+    with state.lock:
+        app = state.applications[key]
         new = copy.deepcopy(app)
-        targets = _targets(new["spec"])
-        revision = {"revisions": targets} if new["spec"].get("sources") else {"revision": targets[0]}
+        revisions = targets(new["spec"])
+        revision = {"revisions": revisions} if new["spec"].get("sources") else {"revision": revisions[0]}
         new["status"] = {
-            "sync": {"status": "Synced", "comparedTo": _compared_to(new["spec"]), **revision},
+            "sync": {"status": "Synced", "comparedTo": compared_to(new["spec"]), **revision},
             "health": {"status": "Healthy"},
             "reconciledAt": now(),
         }
-        apps.write(sim, key, new, app)
-        sim.pending.discard(("app", key))
+        state.put_app(key, new, app)
+        state.pending.discard(("app", key))
 
 
-def reconcile_appset(sim: Any, key: tuple[str, str]) -> None:
+def reconcile_appset(state: State, key: Key) -> None:
     """Create, update and delete a set's generated apps as its applicationsSync policy allows; lock held."""
-    appset = sim.applicationsets.get(key)
+    appset = state.applicationsets.get(key)
     if appset is None:
         return
     policy = (appset["spec"].get("syncPolicy") or {}).get("applicationsSync") or "sync"
     may_update, may_delete = policy in ("create-update", "sync"), policy in ("create-delete", "sync")
     preserve = bool((appset["spec"].get("syncPolicy") or {}).get("preserveResourcesOnDeletion"))
     uid = appset["metadata"]["uid"]
-    generated = sets.render(appset)
+    generated = render(appset)
     wanted = set()
     for app in generated:
         app_key = (app["metadata"]["namespace"], app["metadata"]["name"])
         wanted.add(app_key)
-        current = sim.applications.get(app_key)
+        current = state.applications.get(app_key)
         if current is None:
-            apps.write(sim, app_key, app, None)
-        elif _owned(current, uid) and may_update and _differs(current, app):
+            state.put_app(app_key, app, None)
+        elif owned(current, uid) and may_update and _differs(current, app):
             new = copy.deepcopy(current)
             new["spec"] = app["spec"]
             for field in ("labels", "annotations", "finalizers"):
-                apps._set_or_drop(new["metadata"], field, app["metadata"].get(field))
-            apps.write(sim, app_key, new, current)
+                set_or_drop(new["metadata"], field, app["metadata"].get(field))
+            state.put_app(app_key, new, current)
     if may_delete:
-        stale = [k for k, a in sim.applications.items() if k not in wanted and _owned(a, uid)]
+        stale = [k for k, a in state.applications.items() if k not in wanted and owned(a, uid)]
         for app_key in stale:
-            apps.delete_app(sim, app_key, False if preserve else None, "")
-    resources = sets.resources_of(generated)
+            state.delete_app(app_key, False if preserve else None, "")
+    resources = resources_of(generated)
     if appset.get("status", {}).get("resources") != resources:
         new_set = copy.deepcopy(appset)
         new_set.setdefault("status", {})["resources"] = resources
-        sets._write(sim, key, new_set, appset)
-    sim.pending.discard(("appset", key))
-
-
-def _owned(app: dict[str, Any], uid: str) -> bool:
-    return any(o.get("uid") == uid for o in app["metadata"].get("ownerReferences", []))
+        state.put_appset(key, new_set, appset)
+    state.pending.discard(("appset", key))
 
 
 def _differs(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    if current.get("spec") != wanted.get("spec"):
-        return True
-    return any(
-        (current["metadata"].get(f) or None) != (wanted["metadata"].get(f) or None)
-        for f in ("labels", "annotations", "finalizers")
-    )
+    return current.get("spec") != wanted.get("spec") or not same_meta(current["metadata"], wanted["metadata"])
+
+
+def _blocked(state: State, app: dict[str, Any]) -> bool:
+    """A sync window forbids an automated sync of this app now."""
+    project = state.projects.get(app["spec"].get("project", "default"), {})
+    return syncwindows.blocks(project.get("spec", {}), app, manual=False)

@@ -1,8 +1,8 @@
-"""The simulator's HTTP front: grpc-gateway v1 routing from swagger.json, Argo CD's auth, errors and faults.
+"""The simulator's HTTP front: routes requests to handlers with Argo CD's auth, content checks, errors and faults.
 
 What this layer copies from Argo CD (API-NOTES §1, §6 items 1-6):
-- routes and body bindings come from Argo CD's swagger.json; an unknown path is a plain-text 404, a known
-  path with the wrong method a plain-text 405;
+- routes and body bindings come from Argo CD's swagger.json (routes.py); an unknown path is a plain-text 404,
+  a known path with the wrong method a plain-text 405;
 - every non-GET `/api/` request needs `Content-Type` exactly `application/json` (else 415, plain text);
 - bodies decode with Go `encoding/json` semantics (gojson);
 - errors are `{"error","code","message"}` with the gateway's gRPC-to-HTTP status map;
@@ -14,212 +14,41 @@ wait for a delayed ACK.
 from __future__ import annotations
 
 import json
-import random
-import re
 import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, unquote_plus, urlsplit
 
 from drkit.testing import gojson
-
-# gRPC codes (google.golang.org/grpc/codes)
-CANCELED, UNKNOWN, INVALID_ARGUMENT, DEADLINE_EXCEEDED, NOT_FOUND, ALREADY_EXISTS = 1, 2, 3, 4, 5, 6
-PERMISSION_DENIED, RESOURCE_EXHAUSTED, FAILED_PRECONDITION, ABORTED, OUT_OF_RANGE = 7, 8, 9, 10, 11
-UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS, UNAUTHENTICATED = 12, 13, 14, 15, 16
-
-# grpc-gateway v1.16 runtime.HTTPStatusFromCode (API-NOTES §1.3)
-HTTP_STATUS = {
-    0: 200,
-    CANCELED: 408,
-    UNKNOWN: 500,
-    INVALID_ARGUMENT: 400,
-    DEADLINE_EXCEEDED: 504,
-    NOT_FOUND: 404,
-    ALREADY_EXISTS: 409,
-    PERMISSION_DENIED: 403,
-    RESOURCE_EXHAUSTED: 429,
-    FAILED_PRECONDITION: 400,
-    ABORTED: 409,
-    OUT_OF_RANGE: 400,
-    UNIMPLEMENTED: 501,
-    INTERNAL: 500,
-    UNAVAILABLE: 503,
-    DATA_LOSS: 500,
-    UNAUTHENTICATED: 401,
-}
-
-# bug21955Workaround: these path parameters are taken raw and then url.QueryUnescape'd (API-NOTES §1.1).
-# Routes whose last parameter is `{x=**}` in the proto (swagger shows a plain `{x}`).
-GREEDY_TEMPLATES = frozenset({"/api/v1/account/can-i/{resource}/{action}/{subresource}"})
-QUERY_UNESCAPED_PREFIXES = ("/api/v1/clusters/", "/api/v1/repositories/", "/api/v1/repocreds/")
-# Query parameters read by Argo CD's own forwarders, outside the request messages swagger describes (§1.4)
-QUERY_EXTRAS = frozenset({"fields"})
-
-
-class GrpcError(Exception):
-    """An error a handler returns; the gateway renders it as Argo CD's JSON error body."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-@dataclass
-class Request:
-    """One decoded API request as a handler sees it."""
-
-    method: str
-    path: str
-    params: dict[str, str]
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: Any = None
-    subject: str = ""  # the JWT `sub` of the caller, "" when anonymous
-    claims: dict[str, Any] = field(default_factory=dict)
-
-    def arg(self, name: str, default: str = "") -> str:
-        """A query parameter's first value: grpc-gateway v1 logs "too many field values" and uses values[0]."""
-        values = self.query.get(name)
-        return values[0] if values else default
-
-    def args(self, name: str) -> list[str]:
-        return self.query.get(name, [])
-
-    def flag(self, name: str, default: bool = False) -> bool:
-        """A boolean query parameter, parsed like Go's strconv.ParseBool (else 400)."""
-        raw = self.arg(name)
-        if raw == "":
-            return default
-        if raw in ("1", "t", "T", "true", "TRUE", "True"):
-            return True
-        if raw in ("0", "f", "F", "false", "FALSE", "False"):
-            return False
-        raise GrpcError(INVALID_ARGUMENT, f'parsing field "{name}": strconv.ParseBool: parsing "{raw}": invalid syntax')
-
-
-@dataclass
-class Response:
-    """A handler's explicit answer, when a plain JSON 200 is not enough (cookies, streams)."""
-
-    body: Any = None
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    stream: Iterator[bytes] | None = None
-
-
-Handler = Callable[[Request], Any]
-
-
-@dataclass
-class Route:
-    method: str
-    pattern: re.Pattern[str]
-    names: list[str]
-    operation: str
-    body_schema: dict[str, Any] | None
-    template: str
-    query_params: frozenset[str] = frozenset()  # what the request message takes from the query (none: body "*")
-    typed: dict[str, str] = field(default_factory=dict)  # path/query parameter -> "bool" | "int", parsed as Go does
-
-
-def load_routes() -> list[Route]:
-    """Every route of Argo CD's REST gateway, from swagger.json."""
-    routes = []
-    for template, methods in gojson.swagger()["paths"].items():
-        names = re.findall(r"{([^}]+)}", template)
-        regex = re.sub(r"{[^}]+}", "([^/]+)", re.escape(template).replace(r"\{", "{").replace(r"\}", "}"))
-        if template in GREEDY_TEMPLATES:  # the proto says {param=**}: the last parameter spans slashes
-            regex = regex[: regex.rindex("([^/]+)")] + "(.+)"
-        for method, op in methods.items():
-            params = op.get("parameters", [])
-            body = next((p["schema"] for p in params if p["in"] == "body"), None)
-            query = frozenset(p["name"] for p in params if p["in"] == "query") | QUERY_EXTRAS
-            typed = {p["name"]: kind for p in params if (kind := _scalar_kind(p))}
-            route = Route(
-                method.upper(), re.compile(f"^{regex}$"), names, op["operationId"], body, template, query, typed
-            )
-            routes.append(route)
-    # literal segments win over parameters, as in the gateway's pattern order
-    routes.sort(key=lambda r: r.template.count("{"))
-    return routes
-
-
-def _scalar_kind(param: dict[str, Any]) -> str:
-    """ "bool" or "int" for a path or query parameter the gateway parses with strconv, else ""."""
-    if param["in"] not in ("path", "query"):
-        return ""
-    if param.get("type") == "boolean":
-        return "bool"
-    if param.get("type") == "integer" or param.get("format") in ("int64", "int32", "uint64", "uint32"):
-        return "int"
-    return ""
-
-
-def _parse_scalar(kind: str, value: str) -> str:
-    """The strconv error grpc-gateway v1's runtime.Bool / runtime.Int64 gives for value, or "" when it parses."""
-    if kind == "bool":
-        ok = value in ("1", "t", "T", "true", "TRUE", "True", "0", "f", "F", "false", "FALSE", "False")
-        return "" if ok else f'strconv.ParseBool: parsing "{value}": invalid syntax'
-    try:
-        int(value, 0)  # runtime.Int64 is strconv.ParseInt(val, 0, 64)
-        return ""
-    except ValueError:
-        return f'strconv.ParseInt: parsing "{value}": invalid syntax'
-
-
-def parse_params(route: Route, params: dict[str, str], query: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Check typed path and query parameters as the generated gateway code does; return the query it reads.
-
-    Path parameters give `type mismatch, parameter: x, error: ...`; query parameters the bare strconv error.
-    A `body: "*"` route reads no query parameters at all, and others only their request message's fields.
-    """
-    for name, value in params.items():
-        if (kind := route.typed.get(name)) and (err := _parse_scalar(kind, value)):
-            raise GrpcError(INVALID_ARGUMENT, f"type mismatch, parameter: {name}, error: {err}")
-    kept = {k: v for k, v in query.items() if k in route.query_params}
-    for name, values in kept.items():
-        if (kind := route.typed.get(name)) and values and (err := _parse_scalar(kind, values[0])):
-            raise GrpcError(INVALID_ARGUMENT, err)
-    return kept
-
-
-@dataclass
-class Faults:
-    """Faults a test can switch on: latency, a fraction of 503s, 429s with Retry-After, dropped connections."""
-
-    latency: float = 0.0
-    error_503: float = 0.0
-    error_429: float = 0.0
-    retry_after: int = 1
-    drop: float = 0.0
-    path_pattern: str = ""  # only requests whose path matches this regex; "" means all
-    seed: int = 0
-    _rng: random.Random = field(default_factory=random.Random, repr=False)
-
-    def __post_init__(self) -> None:
-        self._rng.seed(self.seed)
-
-    def applies(self, path: str) -> bool:
-        """Does this request's path match `path_pattern` (always, when it is empty)?"""
-        return not self.path_pattern or re.search(self.path_pattern, path) is not None
-
-    def pick(self, path: str) -> str:
-        """Which fault hits this request: '', 'drop', '503' or '429'."""
-        if not self.applies(path):
-            return ""
-        roll = self._rng.random()
-        for name, share in (("drop", self.drop), ("503", self.error_503), ("429", self.error_429)):
-            if roll < share:
-                return name
-            roll -= share
-        return ""
+from drkit.testing.faults import Faults
+from drkit.testing.routes import QUERY_UNESCAPED_PREFIXES, Route, load_routes, parse_params
+from drkit.testing.rpc import (  # noqa: F401 (re-exported: tests and callers import these from the gateway)
+    ABORTED,
+    ALREADY_EXISTS,
+    CANCELED,
+    DATA_LOSS,
+    DEADLINE_EXCEEDED,
+    FAILED_PRECONDITION,
+    HTTP_STATUS,
+    INTERNAL,
+    INVALID_ARGUMENT,
+    NOT_FOUND,
+    OUT_OF_RANGE,
+    PERMISSION_DENIED,
+    RESOURCE_EXHAUSTED,
+    UNAUTHENTICATED,
+    UNAVAILABLE,
+    UNIMPLEMENTED,
+    UNKNOWN,
+    GrpcError,
+    Handler,
+    Request,
+    Response,
+)
 
 
 class Gateway:

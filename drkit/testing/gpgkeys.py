@@ -12,7 +12,8 @@ import binascii
 import hashlib
 from typing import Any
 
-from drkit.testing.gateway import INVALID_ARGUMENT, UNKNOWN, GrpcError, Request
+from drkit.testing.rpc import INVALID_ARGUMENT, UNKNOWN, GrpcError, Request
+from drkit.testing.state import State
 
 # OpenPGP public-key algorithm ids and the names gpg shows for them
 _ALGORITHMS = {1: "rsa", 2: "rsa", 3: "rsa", 16: "elg", 17: "dsa", 18: "cv25519", 19: "nistp256", 22: "ed25519"}
@@ -90,62 +91,63 @@ def parse_public_keys(armored: str) -> list[dict[str, str]]:
     return keys
 
 
-def handlers(sim: Any) -> dict[str, Any]:
-    """GPGKeyService handlers over `sim.gpgkeys[keyID]`."""
+def list_keys(state: State, req: Request) -> dict[str, Any]:
+    state.enforce(req, "gpgkeys", "get", "")
+    with state.lock:
+        items = [{k: v for k, v in key.items() if k != "keyData"} for _, key in sorted(state.gpgkeys.items())]
+    return {"metadata": {}, "items": items or None}
 
-    def list_keys(req: Request) -> dict[str, Any]:
-        sim.enforce(req, "gpgkeys", "get", "")
-        with sim.lock:
-            items = [{k: v for k, v in key.items() if k != "keyData"} for _, key in sorted(sim.gpgkeys.items())]
-        return {"metadata": {}, "items": items or None}
 
-    def get_key(req: Request) -> dict[str, Any]:
-        sim.enforce(req, "gpgkeys", "get", "")
-        key_id = req.params["keyID"]
-        with sim.lock:
-            key = sim.gpgkeys.get(key_id.upper())
-        if key is None:
+def get_key(state: State, req: Request) -> dict[str, Any]:
+    state.enforce(req, "gpgkeys", "get", "")
+    key_id = req.params["keyID"]
+    with state.lock:
+        key = state.gpgkeys.get(key_id.upper())
+    if key is None:
+        raise GrpcError(UNKNOWN, f"no such key: {key_id}")
+    return dict(key)
+
+
+def create(state: State, req: Request) -> dict[str, Any]:
+    state.enforce(req, "gpgkeys", "create", "")
+    data = (req.body or {}).get("keyData", "")
+    if not data.strip():
+        raise GrpcError(UNKNOWN, "submitted key data is empty")
+    try:
+        keys = parse_public_keys(data)
+    except (ValueError, IndexError) as err:
+        raise GrpcError(UNKNOWN, f"failed to parse PGP public key data: {err}") from None
+    created, skipped = [], []
+    with state.lock:
+        for key in keys:
+            if key["keyID"] in state.gpgkeys:
+                skipped.append(key["keyID"])  # never replaced, whatever upsert says
+                continue
+            state.gpgkeys[key["keyID"]] = key
+            created.append(dict(key))
+    if created:
+        state.notify()
+    out: dict[str, Any] = {"created": {"metadata": {}, "items": created or None}}
+    if skipped:
+        out["skipped"] = skipped
+    return out
+
+
+def delete(state: State, req: Request) -> dict[str, Any]:
+    state.enforce(req, "gpgkeys", "delete", "")
+    key_id = req.arg("keyID")
+    if not key_id:
+        raise GrpcError(INVALID_ARGUMENT, "keyID is required")
+    with state.lock:
+        if state.gpgkeys.pop(key_id.upper(), None) is None:
             raise GrpcError(UNKNOWN, f"no such key: {key_id}")
-        return dict(key)
+    state.notify()
+    return {}
 
-    def create(req: Request) -> dict[str, Any]:
-        sim.enforce(req, "gpgkeys", "create", "")
-        data = (req.body or {}).get("keyData", "")
-        if not data.strip():
-            raise GrpcError(UNKNOWN, "submitted key data is empty")
-        try:
-            keys = parse_public_keys(data)
-        except (ValueError, IndexError) as err:
-            raise GrpcError(UNKNOWN, f"failed to parse PGP public key data: {err}") from None
-        created, skipped = [], []
-        with sim.lock:
-            for key in keys:
-                if key["keyID"] in sim.gpgkeys:
-                    skipped.append(key["keyID"])  # never replaced, whatever upsert says
-                    continue
-                sim.gpgkeys[key["keyID"]] = key
-                created.append(dict(key))
-        if created:
-            sim.notify()
-        out: dict[str, Any] = {"created": {"metadata": {}, "items": created or None}}
-        if skipped:
-            out["skipped"] = skipped
-        return out
 
-    def delete(req: Request) -> dict[str, Any]:
-        sim.enforce(req, "gpgkeys", "delete", "")
-        key_id = req.arg("keyID")
-        if not key_id:
-            raise GrpcError(INVALID_ARGUMENT, "keyID is required")
-        with sim.lock:
-            if sim.gpgkeys.pop(key_id.upper(), None) is None:
-                raise GrpcError(UNKNOWN, f"no such key: {key_id}")
-        sim.notify()
-        return {}
-
-    return {
-        "GPGKeyService_List": list_keys,
-        "GPGKeyService_Get": get_key,
-        "GPGKeyService_Create": create,
-        "GPGKeyService_Delete": delete,
-    }
+HANDLERS = {
+    "GPGKeyService_List": list_keys,
+    "GPGKeyService_Get": get_key,
+    "GPGKeyService_Create": create,
+    "GPGKeyService_Delete": delete,
+}

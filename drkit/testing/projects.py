@@ -1,16 +1,17 @@
-"""Simulated Argo CD endpoints: AppProjects and role tokens, plus the project permission checks apps use."""
+"""Simulated Argo CD endpoints: AppProjects and role tokens, with Argo CD's project validation (API-NOTES §2.4)."""
 
 from __future__ import annotations
 
 import base64
 import copy
-import fnmatch
 import json
 import re
 import uuid
 from typing import Any
 
-from drkit.testing.gateway import (
+from drkit.testing.auth import mint_token
+from drkit.testing.permissions import destination_permitted, source_permitted
+from drkit.testing.rpc import (
     ABORTED,
     ALREADY_EXISTS,
     FAILED_PRECONDITION,
@@ -21,6 +22,8 @@ from drkit.testing.gateway import (
     GrpcError,
     Request,
 )
+from drkit.testing.specs import destination_of, sources_of
+from drkit.testing.state import State
 
 ROLE_NAME = re.compile(r"^[a-zA-Z0-9]([-_a-zA-Z0-9]*[a-zA-Z0-9])?$")
 POLICY_RESOURCES = ("applications", "applicationsets", "repositories", "clusters", "logs", "exec")
@@ -28,49 +31,6 @@ POLICY_RESOURCES = ("applications", "applicationsets", "repositories", "clusters
 
 def not_found(name: str) -> GrpcError:
     return GrpcError(NOT_FOUND, f'appprojects.argoproj.io "{name}" not found')
-
-
-# permission checks (app_project_types.go IsSourcePermitted / IsDestinationPermitted) --------------------
-
-
-def _glob(pattern: str, value: str) -> bool:
-    return fnmatch.fnmatchcase(value, pattern) or fnmatch.fnmatchcase(value.lower(), pattern.lower())
-
-
-def source_permitted(spec: dict[str, Any], url: str) -> bool:
-    """A repo URL matches a sourceRepos glob and no `!` negation."""
-    allowed = False
-    for pattern in spec.get("sourceRepos", []):
-        if pattern.startswith("!"):
-            if _glob(pattern[1:], url):
-                return False
-        elif _glob(pattern, url):
-            allowed = True
-    return allowed
-
-
-def destination_permitted(spec: dict[str, Any], server: str, name: str, namespace: str) -> bool:
-    """A destination (server and/or cluster name, namespace) matches a project destination and no negation."""
-    allowed = False
-    for dest in spec.get("destinations", []):
-        d_server, d_name, d_ns = dest.get("server", ""), dest.get("name", ""), dest.get("namespace", "")
-        deny = any(p.startswith("!") for p in (d_server, d_name, d_ns))
-        server_ok = bool(d_server) and _glob(d_server.lstrip("!"), server)
-        name_ok = bool(d_name) and bool(name) and _glob(d_name.lstrip("!"), name)
-        ns_ok = _glob(d_ns.lstrip("!"), namespace) if d_ns else namespace == ""
-        if deny:
-            if (server_ok or name_ok) and ns_ok:
-                return False
-        elif (server_ok or name_ok) and ns_ok:
-            allowed = True
-    return allowed
-
-
-def namespace_permitted(spec: dict[str, Any], app_ns: str, control_ns: str) -> bool:
-    """An app namespace is allowed by the project's sourceNamespaces (the control plane's always is)."""
-    if app_ns == control_ns:
-        return True
-    return any(_glob(p, app_ns) for p in spec.get("sourceNamespaces", []))
 
 
 # validation (ValidateProject, validatePolicy) ----------------------------------------------------------
@@ -183,18 +143,16 @@ def _clean(project: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _app_counts(sim: Any, name: str, old: dict[str, Any], new: dict[str, Any]) -> tuple[int, int]:
+def _app_counts(state: State, name: str, old: dict[str, Any], new: dict[str, Any]) -> tuple[int, int]:
     """Apps in the control-plane namespace whose source / destination the new spec makes invalid."""
-    from drkit.testing.applications import destination_of, sources_of
-
     bad_src = bad_dst = 0
-    for (ns, _), app in sim.applications.items():
-        if ns != sim.namespace or app.get("spec", {}).get("project", "default") != name:
+    for (ns, _), app in state.applications.items():
+        if ns != state.namespace or app.get("spec", {}).get("project", "default") != name:
             continue
         urls = [s.get("repoURL", "") for s in sources_of(app["spec"])]
         if all(source_permitted(old, u) for u in urls) and not all(source_permitted(new, u) for u in urls):
             bad_src += 1
-        server, cname, namespace = destination_of(sim, app["spec"])
+        server, cname, namespace = destination_of(state.clusters, app["spec"])
         if destination_permitted(old, server, cname, namespace) and not destination_permitted(
             new, server, cname, namespace
         ):
@@ -202,160 +160,166 @@ def _app_counts(sim: Any, name: str, old: dict[str, Any], new: dict[str, Any]) -
     return bad_src, bad_dst
 
 
-def handlers(sim: Any) -> dict[str, Any]:
-    """The ProjectService operations."""
+def _get_project(state: State, name: str) -> dict[str, Any]:
+    project = state.projects.get(name)
+    if project is None:
+        raise not_found(name)
+    return project
 
-    def get_project(name: str) -> dict[str, Any]:
-        project = sim.projects.get(name)
-        if project is None:
-            raise not_found(name)
-        return project
 
-    def list_projects(req: Request) -> Any:
-        with sim.lock:
-            items = [normalize_tokens(p) for n, p in sorted(sim.projects.items())]
-            rv = str(sim._rv)
-        items = [p for p in items if sim.allowed(req.subject, "projects", "get", p["metadata"]["name"])]
-        return {"metadata": {"resourceVersion": rv}, "items": items}
+def list_projects(state: State, req: Request) -> Any:
+    with state.lock:
+        items = [normalize_tokens(p) for n, p in sorted(state.projects.items())]
+        rv = str(state.rv)
+    items = [p for p in items if state.allowed(req.subject, "projects", "get", p["metadata"]["name"])]
+    return {"metadata": {"resourceVersion": rv}, "items": items}
 
-    def get(req: Request) -> Any:
-        name = req.params["name"]
-        sim.enforce(req, "projects", "get", name)
-        with sim.lock:
-            return normalize_tokens(get_project(name))
 
-    def create(req: Request) -> Any:
-        body = req.body or {}
-        project = body.get("project") or {}
-        name = project.get("metadata", {}).get("name", "")
-        sim.enforce(req, "projects", "create", name)
-        if not name:
-            raise GrpcError(INVALID_ARGUMENT, "project name is required")
-        if project.get("metadata", {}).get("resourceVersion"):
-            raise GrpcError(INTERNAL, "resourceVersion should not be set on objects to be created")
-        validate(project)
-        with sim.lock:
-            existing = sim.projects.get(name)
-            if existing is None:
-                stored = sim.stamp(_clean(project))
-                sim.projects[name] = stored
-                return normalize_tokens(stored)
-            if existing.get("spec", {}) == project.get("spec", {}):
-                return normalize_tokens(existing)
-            if not body.get("upsert"):
-                old, new = existing.get("spec", {}), project.get("spec", {})
-                keys = ",".join(sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k)))
-                raise GrpcError(
-                    INVALID_ARGUMENT,
-                    f'existing project spec is different; use upsert flag to force update; difference in keys "{keys}"',
-                )
-            sim.enforce(req, "projects", "update", name)
-            updated = copy.deepcopy(existing)
-            updated["spec"] = project.get("spec", {})
-            sim.projects[name] = sim.stamp(updated, existing)
-            return normalize_tokens(sim.projects[name])
+def get(state: State, req: Request) -> Any:
+    name = req.params["name"]
+    state.enforce(req, "projects", "get", name)
+    with state.lock:
+        return normalize_tokens(_get_project(state, name))
 
-    def update(req: Request) -> Any:
-        project = (req.body or {}).get("project") or {}
-        name = req.params["project.metadata.name"]
-        project.setdefault("metadata", {})["name"] = name
-        sim.enforce(req, "projects", "update", name)
-        validate(project)
-        with sim.lock:
-            existing = get_project(name)
-            rv = project["metadata"].get("resourceVersion", "")
-            if not rv:
-                raise GrpcError(
-                    INVALID_ARGUMENT,
-                    f'appprojects.argoproj.io "{name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: '
-                    "must be specified for an update",
-                )
-            if rv != existing["metadata"]["resourceVersion"]:
-                raise GrpcError(
-                    ABORTED,
-                    f'Operation cannot be fulfilled on appprojects.argoproj.io "{name}": the object has been '
-                    "modified; please apply your changes to the latest version and try again",
-                )
-            bad_src, bad_dst = _app_counts(sim, name, existing.get("spec", {}), project.get("spec", {}))
-            if bad_src or bad_dst:
-                raise GrpcError(
-                    FAILED_PRECONDITION,
-                    f"as a result of project update {bad_src} applications source became invalid and {bad_dst} "
-                    "applications destination became invalid",
-                )
-            stored = normalize_tokens(_clean(project))
-            sim.projects[name] = sim.stamp(stored, existing)
-            return stored
 
-    def delete(req: Request) -> Any:
-        name = req.params["name"]
-        sim.enforce(req, "projects", "delete", name)
-        if name == "default":
-            raise GrpcError(INVALID_ARGUMENT, "name 'default' is reserved and cannot be deleted")
-        with sim.lock:
-            get_project(name)
-            used = sum(
-                1
-                for (ns, _), app in sim.applications.items()
-                if ns == sim.namespace and app.get("spec", {}).get("project", "default") == name
+def create(state: State, req: Request) -> Any:
+    body = req.body or {}
+    project = body.get("project") or {}
+    name = project.get("metadata", {}).get("name", "")
+    state.enforce(req, "projects", "create", name)
+    if not name:
+        raise GrpcError(INVALID_ARGUMENT, "project name is required")
+    if project.get("metadata", {}).get("resourceVersion"):
+        raise GrpcError(INTERNAL, "resourceVersion should not be set on objects to be created")
+    validate(project)
+    with state.lock:
+        existing = state.projects.get(name)
+        if existing is None:
+            stored = state.stamp(_clean(project))
+            state.projects[name] = stored
+            return normalize_tokens(stored)
+        if existing.get("spec", {}) == project.get("spec", {}):
+            return normalize_tokens(existing)
+        if not body.get("upsert"):
+            old, new = existing.get("spec", {}), project.get("spec", {})
+            keys = ",".join(sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k)))
+            raise GrpcError(
+                INVALID_ARGUMENT,
+                f'existing project spec is different; use upsert flag to force update; difference in keys "{keys}"',
             )
-            if used:
-                raise GrpcError(FAILED_PRECONDITION, f"project is referenced by {used} applications")
-            del sim.projects[name]
-            sim.notify()
-        return {}
+        state.enforce(req, "projects", "update", name)
+        updated = copy.deepcopy(existing)
+        updated["spec"] = project.get("spec", {})
+        state.projects[name] = state.stamp(updated, existing)
+        return normalize_tokens(state.projects[name])
 
-    def find_role(project: dict[str, Any], pname: str, rname: str) -> dict[str, Any]:
-        """The project's role, or Argo CD's 404 (`createToken`)."""
-        role = next((r for r in project["spec"].get("roles", []) if r.get("name") == rname), None)
-        if role is None:
-            raise GrpcError(NOT_FOUND, f"project '{pname}' does not have role '{rname}'")
-        return role
 
-    def create_token(req: Request) -> Any:
-        pname, rname = req.params["project"], req.params["role"]
-        body = req.body or {}
-        sim.enforce(req, "projects", "update", pname)
-        with sim.lock:
-            project = normalize_tokens(get_project(pname))
-            role = find_role(project, pname, rname)
-            token_id = body.get("id") or str(uuid.uuid4())
-            if any(t.get("id") == token_id for t in role.get("jwtTokens", [])):
-                raise GrpcError(INVALID_ARGUMENT, f"Token id '{token_id}' has been used.")
-            token = sim.mint_token(f"proj:{pname}:{rname}", expires_in=body.get("expiresIn") or None, jti=token_id)
-            claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
-            record = {"iat": claims["iat"], "id": token_id}
-            if "exp" in claims:
-                record["exp"] = claims["exp"]
-            role.setdefault("jwtTokens", []).append(record)
-            stored = normalize_tokens(project)
-            sim.projects[pname] = sim.stamp(stored, sim.projects[pname])
-        return {"token": token}
+def update(state: State, req: Request) -> Any:
+    project = (req.body or {}).get("project") or {}
+    name = req.params["project.metadata.name"]
+    project.setdefault("metadata", {})["name"] = name
+    state.enforce(req, "projects", "update", name)
+    validate(project)
+    with state.lock:
+        existing = _get_project(state, name)
+        rv = project["metadata"].get("resourceVersion", "")
+        if not rv:
+            raise GrpcError(
+                INVALID_ARGUMENT,
+                f'appprojects.argoproj.io "{name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: '
+                "must be specified for an update",
+            )
+        if rv != existing["metadata"]["resourceVersion"]:
+            raise GrpcError(
+                ABORTED,
+                f'Operation cannot be fulfilled on appprojects.argoproj.io "{name}": the object has been '
+                "modified; please apply your changes to the latest version and try again",
+            )
+        bad_src, bad_dst = _app_counts(state, name, existing.get("spec", {}), project.get("spec", {}))
+        if bad_src or bad_dst:
+            raise GrpcError(
+                FAILED_PRECONDITION,
+                f"as a result of project update {bad_src} applications source became invalid and {bad_dst} "
+                "applications destination became invalid",
+            )
+        stored = normalize_tokens(_clean(project))
+        state.projects[name] = state.stamp(stored, existing)
+        return stored
 
-    def delete_token(req: Request) -> Any:
-        pname, rname, iat = req.params["project"], req.params["role"], req.params["iat"]
-        token_id = req.arg("id")
-        sim.enforce(req, "projects", "update", pname)
-        with sim.lock:
-            project = normalize_tokens(get_project(pname))
-            role = find_role(project, pname, rname)
 
-            def keep(t: dict[str, Any]) -> bool:
-                return t.get("id") != token_id if token_id else str(t.get("iat")) != iat
+def delete(state: State, req: Request) -> Any:
+    name = req.params["name"]
+    state.enforce(req, "projects", "delete", name)
+    if name == "default":
+        raise GrpcError(INVALID_ARGUMENT, "name 'default' is reserved and cannot be deleted")
+    with state.lock:
+        _get_project(state, name)
+        used = sum(
+            1
+            for (ns, _), app in state.applications.items()
+            if ns == state.namespace and app.get("spec", {}).get("project", "default") == name
+        )
+        if used:
+            raise GrpcError(FAILED_PRECONDITION, f"project is referenced by {used} applications")
+        del state.projects[name]
+        state.notify()
+    return {}
 
-            role["jwtTokens"] = [t for t in role.get("jwtTokens", []) if keep(t)]
-            by_role = project.get("status", {}).get("jwtTokensByRole", {})
-            if rname in by_role:
-                by_role[rname]["items"] = [t for t in by_role[rname].get("items", []) if keep(t)]
-            sim.projects[pname] = sim.stamp(project, sim.projects[pname])
-        return {}
 
-    return {
-        "ProjectService_List": list_projects,
-        "ProjectService_Get": get,
-        "ProjectService_Create": create,
-        "ProjectService_Update": update,
-        "ProjectService_Delete": delete,
-        "ProjectService_CreateToken": create_token,
-        "ProjectService_DeleteToken": delete_token,
-    }
+def _find_role(project: dict[str, Any], pname: str, rname: str) -> dict[str, Any]:
+    """The project's role, or Argo CD's 404 (`createToken`)."""
+    role = next((r for r in project["spec"].get("roles", []) if r.get("name") == rname), None)
+    if role is None:
+        raise GrpcError(NOT_FOUND, f"project '{pname}' does not have role '{rname}'")
+    return role
+
+
+def create_token(state: State, req: Request) -> Any:
+    pname, rname = req.params["project"], req.params["role"]
+    body = req.body or {}
+    state.enforce(req, "projects", "update", pname)
+    with state.lock:
+        project = normalize_tokens(_get_project(state, pname))
+        role = _find_role(project, pname, rname)
+        token_id = body.get("id") or str(uuid.uuid4())
+        if any(t.get("id") == token_id for t in role.get("jwtTokens", [])):
+            raise GrpcError(INVALID_ARGUMENT, f"Token id '{token_id}' has been used.")
+        token = mint_token(state, f"proj:{pname}:{rname}", expires_in=body.get("expiresIn") or None, jti=token_id)
+        claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+        record = {"iat": claims["iat"], "id": token_id}
+        if "exp" in claims:
+            record["exp"] = claims["exp"]
+        role.setdefault("jwtTokens", []).append(record)
+        stored = normalize_tokens(project)
+        state.projects[pname] = state.stamp(stored, state.projects[pname])
+    return {"token": token}
+
+
+def delete_token(state: State, req: Request) -> Any:
+    pname, rname, iat = req.params["project"], req.params["role"], req.params["iat"]
+    token_id = req.arg("id")
+    state.enforce(req, "projects", "update", pname)
+    with state.lock:
+        project = normalize_tokens(_get_project(state, pname))
+        role = _find_role(project, pname, rname)
+
+        def keep(t: dict[str, Any]) -> bool:
+            return t.get("id") != token_id if token_id else str(t.get("iat")) != iat
+
+        role["jwtTokens"] = [t for t in role.get("jwtTokens", []) if keep(t)]
+        by_role = project.get("status", {}).get("jwtTokensByRole", {})
+        if rname in by_role:
+            by_role[rname]["items"] = [t for t in by_role[rname].get("items", []) if keep(t)]
+        state.projects[pname] = state.stamp(project, state.projects[pname])
+    return {}
+
+
+HANDLERS = {
+    "ProjectService_List": list_projects,
+    "ProjectService_Get": get,
+    "ProjectService_Create": create,
+    "ProjectService_Update": update,
+    "ProjectService_Delete": delete,
+    "ProjectService_CreateToken": create_token,
+    "ProjectService_DeleteToken": delete_token,
+}

@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from drkit.testing.controller import mark_synced, settle
+
 # (document key, API path), in API-NOTES §5 restore order
 KINDS: tuple[tuple[str, str], ...] = (
     ("certificates", "/api/v1/certificates?upsert=true"),
@@ -76,8 +78,6 @@ def _post(sim: Any, kind: str, path: str, body: Any, label: str) -> Any:
 
 def load(sim: Any, document: dict[str, Any]) -> None:
     """Create every object of `document` through the API handlers, in restore order; raise SeedError on refusal."""
-    from drkit.testing.controller import mark_synced, settle
-
     namespaces = (document.get("settings") or {}).get("app_namespaces") or []
     for namespace in namespaces:
         if namespace not in sim.app_namespaces:

@@ -1,7 +1,7 @@
 """Simulated Argo CD session, version, settings and account endpoints (API-NOTES §1.2, §2.10, §2.11).
 
-Account token metadata lives in `sim.account_tokens` (Argo CD keeps it in `argocd-secret`), where
-`sim.authenticate` checks every API key against it.
+Account token metadata lives in `state.account_tokens` (Argo CD keeps it in `argocd-secret`), where
+`auth.authenticate` checks every API key against it.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ import time
 import uuid
 from typing import Any
 
-from drkit.testing.gateway import INVALID_ARGUMENT, NOT_FOUND, UNAUTHENTICATED, UNKNOWN, GrpcError, Request, Response
+from drkit.testing.auth import mint_token
+from drkit.testing.rpc import INVALID_ARGUMENT, NOT_FOUND, UNAUTHENTICATED, UNKNOWN, GrpcError, Request, Response
+from drkit.testing.state import State
 
 LOGIN_TTL = 24 * 3600  # a login token's lifetime, as Argo CD's default session duration
 RESOURCES = frozenset(
@@ -50,7 +52,7 @@ def version_info(version: str) -> dict[str, str]:
     }
 
 
-def settings(sim: Any, logged_in: bool) -> dict[str, Any]:
+def settings(state: State, logged_in: bool) -> dict[str, Any]:
     """`/api/v1/settings`, reduced for anonymous callers; empty values omitted as Go does."""
     full: dict[str, Any] = {
         "url": "https://argocd.example.com",
@@ -60,154 +62,157 @@ def settings(sim: Any, logged_in: bool) -> dict[str, Any]:
         "trackingMethod": "annotation",
         "installationID": "",
         "execEnabled": False,
-        "appsInAnyNamespaceEnabled": bool(sim.app_namespaces),
+        "appsInAnyNamespaceEnabled": bool(state.app_namespaces),
         "impersonationEnabled": False,
         "hydratorEnabled": False,
         "syncWithReplaceAllowed": True,
         "resourceViewEnabled": True,
         "resourceOverrides": {},
-        "controllerNamespace": sim.namespace,
+        "controllerNamespace": state.namespace,
         "passwordPattern": "^.{8,32}$",
     }
     chosen = full if logged_in else {k: v for k, v in full.items() if k in PUBLIC_SETTINGS}
     return {k: v for k, v in chosen.items() if v not in ("", [], {}, None, False)}  # proto fields are omitempty
 
 
-def session_handlers(sim: Any) -> dict[str, Any]:
-    """SessionService, VersionService and SettingsService handlers."""
+def login(state: State, req: Request) -> Response:
+    body = req.body or {}
+    if body.get("token"):
+        raise GrpcError(UNAUTHENTICATED, "token-based login is not supported")
+    username, password = body.get("username", ""), body.get("password", "")
+    if not username or not password:
+        raise GrpcError(UNAUTHENTICATED, "no credentials supplied")
+    if len(username) > 32:
+        raise GrpcError(INVALID_ARGUMENT, "username is too long (32 max)")
+    with state.lock:
+        expected = state.users.get(username)
+    if expected is None or expected != password:
+        raise GrpcError(UNAUTHENTICATED, "Invalid username or password")
+    token = mint_token(state, f"{username}:login", expires_in=LOGIN_TTL)
+    cookie = f"argocd.token={token}; path=/; SameSite=lax; httpOnly"
+    return Response({"token": token}, headers={"Set-Cookie": cookie})
 
-    def login(req: Request) -> Response:
-        body = req.body or {}
-        if body.get("token"):
-            raise GrpcError(UNAUTHENTICATED, "token-based login is not supported")
-        username, password = body.get("username", ""), body.get("password", "")
-        if not username or not password:
-            raise GrpcError(UNAUTHENTICATED, "no credentials supplied")
-        if len(username) > 32:
-            raise GrpcError(INVALID_ARGUMENT, "username is too long (32 max)")
-        with sim.lock:
-            expected = sim.users.get(username)
-        if expected is None or expected != password:
-            raise GrpcError(UNAUTHENTICATED, "Invalid username or password")
-        token = sim.mint_token(f"{username}:login", expires_in=LOGIN_TTL)
-        cookie = f"argocd.token={token}; path=/; SameSite=lax; httpOnly"
-        return Response({"token": token}, headers={"Set-Cookie": cookie})
 
-    def logout(req: Request) -> dict[str, Any]:
-        return {}  # tokens are stateless: nothing is revoked, no cookie is sent
+def logout(state: State, req: Request) -> dict[str, Any]:
+    return {}  # tokens are stateless: nothing is revoked, no cookie is sent
 
-    def userinfo(req: Request) -> dict[str, Any]:
-        if not req.subject:
-            return {}
-        return {"loggedIn": True, "username": user_of(req.subject), "iss": req.claims.get("iss", "argocd")}
 
-    def version(req: Request) -> dict[str, Any]:
-        info = version_info(sim.version)
-        return info if req.subject else {"Version": info["Version"]}
-
-    def get_settings(req: Request) -> dict[str, Any]:
-        return settings(sim, bool(req.subject))
-
-    def plugins(req: Request) -> dict[str, Any]:
+def userinfo(state: State, req: Request) -> dict[str, Any]:
+    if not req.subject:
         return {}
-
-    # Argo CD's session service overrides auth for every method: logout needs no valid token either
-    sim.gateway.public = sim.gateway.public | {"SessionService_Delete"}
-    return {
-        "SessionService_Create": login,
-        "SessionService_Delete": logout,
-        "SessionService_GetUserInfo": userinfo,
-        "VersionService_Version": version,
-        "SettingsService_Get": get_settings,
-        "SettingsService_GetPlugins": plugins,
-    }
+    return {"loggedIn": True, "username": user_of(req.subject), "iss": req.claims.get("iss", "argocd")}
 
 
-def account_handlers(sim: Any) -> dict[str, Any]:
-    """AccountService handlers; every user in `sim.users` is an enabled account with login and apiKey."""
-    tokens = sim.account_tokens
-
-    def account(name: str) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": name, "enabled": True, "capabilities": ["login", "apiKey"]}
-        if tokens.get(name):
-            out["tokens"] = [dict(t) for t in tokens[name]]
-        return out
-
-    def known(name: str) -> None:
-        if name not in sim.users:
-            raise GrpcError(NOT_FOUND, f"account '{name}' does not exist")
-
-    def list_accounts(req: Request) -> dict[str, Any]:
-        me = user_of(req.subject)
-        with sim.lock:
-            names = [n for n in sorted(sim.users) if n == me or sim.allowed(req.subject, "accounts", "get", n)]
-            items = [account(n) for n in names]
-        return {"items": items} if items else {}
-
-    def get_account(req: Request) -> dict[str, Any]:
-        name = req.params["name"]
-        sim.enforce(req, "accounts", "get", name)
-        with sim.lock:
-            known(name)
-            return account(name)
-
-    def create_token(req: Request) -> dict[str, Any]:
-        name, body = req.params["name"], req.body or {}
-        if name != user_of(req.subject):
-            sim.enforce(req, "accounts", "update", name)
-        token_id = body.get("id") or str(uuid.uuid4())
-        expires_in = body.get("expiresIn", 0)
-        with sim.lock:
-            known(name)
-            if any(t["id"] == token_id for t in tokens.get(name, [])):
-                raise GrpcError(
-                    UNKNOWN, f"failed to update account with new token: account already has token with id '{token_id}'"
-                )
-            token = sim.mint_token(f"{name}:apiKey", expires_in=expires_in or None, jti=token_id)  # records it
-        return {"token": token}
-
-    def delete_token(req: Request) -> dict[str, Any]:
-        name, token_id = req.params["name"], req.params["id"]
-        if name != user_of(req.subject):
-            sim.enforce(req, "accounts", "update", name)
-        with sim.lock:
-            kept = [t for t in tokens.get(name, []) if t["id"] != token_id]
-            if len(kept) == len(tokens.get(name, [])):
-                raise GrpcError(NOT_FOUND, f"failed to update account: token with id '{token_id}' does not exist")
-            tokens[name] = kept
-        return {}
-
-    def update_password(req: Request) -> dict[str, Any]:
-        body = req.body or {}
-        name = body.get("name") or user_of(req.subject)
-        if name != user_of(req.subject):
-            sim.enforce(req, "accounts", "update", name)
-        with sim.lock:
-            known(name)
-            if sim.users.get(user_of(req.subject)) != body.get("currentPassword"):
-                raise GrpcError(INVALID_ARGUMENT, "current password does not match")
-            sim.users[name] = body.get("newPassword", "")
-            sim.password_mtime[name] = int(time.time())  # tokens issued before now stop working (PasswordMtime)
-        return {}
-
-    def can_i(req: Request) -> dict[str, str]:
-        resource, action, sub = req.params["resource"], req.params["action"], req.params["subresource"]
-        if resource not in RESOURCES:
-            raise GrpcError(INVALID_ARGUMENT, f"{resource} is not a valid resource name")
-        if action not in ACTIONS and not action.startswith("action/"):
-            raise GrpcError(INVALID_ARGUMENT, f"{action} is not a valid action name")
-        return {"value": "yes" if sim.allowed(req.subject, resource, action, sub) else "no"}
-
-    return {
-        "AccountService_ListAccounts": list_accounts,
-        "AccountService_GetAccount": get_account,
-        "AccountService_CreateToken": create_token,
-        "AccountService_DeleteToken": delete_token,
-        "AccountService_UpdatePassword": update_password,
-        "AccountService_CanI": can_i,
-    }
+def version(state: State, req: Request) -> dict[str, Any]:
+    info = version_info(state.version)
+    return info if req.subject else {"Version": info["Version"]}
 
 
-def handlers(sim: Any) -> dict[str, Any]:
-    """Session, version, settings and account handlers."""
-    return session_handlers(sim) | account_handlers(sim)
+def get_settings(state: State, req: Request) -> dict[str, Any]:
+    return settings(state, bool(req.subject))
+
+
+def plugins(state: State, req: Request) -> dict[str, Any]:
+    return {}
+
+
+SESSION_HANDLERS = {
+    "SessionService_Create": login,
+    "SessionService_Delete": logout,
+    "SessionService_GetUserInfo": userinfo,
+    "VersionService_Version": version,
+    "SettingsService_Get": get_settings,
+    "SettingsService_GetPlugins": plugins,
+}
+
+
+def _account(state: State, name: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name, "enabled": True, "capabilities": ["login", "apiKey"]}
+    if state.account_tokens.get(name):
+        out["tokens"] = [dict(t) for t in state.account_tokens[name]]
+    return out
+
+
+def _known(state: State, name: str) -> None:
+    if name not in state.users:
+        raise GrpcError(NOT_FOUND, f"account '{name}' does not exist")
+
+
+def list_accounts(state: State, req: Request) -> dict[str, Any]:
+    me = user_of(req.subject)
+    with state.lock:
+        names = [n for n in sorted(state.users) if n == me or state.allowed(req.subject, "accounts", "get", n)]
+        items = [_account(state, n) for n in names]
+    return {"items": items} if items else {}
+
+
+def get_account(state: State, req: Request) -> dict[str, Any]:
+    name = req.params["name"]
+    state.enforce(req, "accounts", "get", name)
+    with state.lock:
+        _known(state, name)
+        return _account(state, name)
+
+
+def create_token(state: State, req: Request) -> dict[str, Any]:
+    name, body = req.params["name"], req.body or {}
+    if name != user_of(req.subject):
+        state.enforce(req, "accounts", "update", name)
+    token_id = body.get("id") or str(uuid.uuid4())
+    expires_in = body.get("expiresIn", 0)
+    with state.lock:
+        _known(state, name)
+        if any(t["id"] == token_id for t in state.account_tokens.get(name, [])):
+            raise GrpcError(
+                UNKNOWN, f"failed to update account with new token: account already has token with id '{token_id}'"
+            )
+        token = mint_token(state, f"{name}:apiKey", expires_in=expires_in or None, jti=token_id)  # records it
+    return {"token": token}
+
+
+def delete_token(state: State, req: Request) -> dict[str, Any]:
+    name, token_id = req.params["name"], req.params["id"]
+    if name != user_of(req.subject):
+        state.enforce(req, "accounts", "update", name)
+    with state.lock:
+        kept = [t for t in state.account_tokens.get(name, []) if t["id"] != token_id]
+        if len(kept) == len(state.account_tokens.get(name, [])):
+            raise GrpcError(NOT_FOUND, f"failed to update account: token with id '{token_id}' does not exist")
+        state.account_tokens[name] = kept
+    return {}
+
+
+def update_password(state: State, req: Request) -> dict[str, Any]:
+    body = req.body or {}
+    name = body.get("name") or user_of(req.subject)
+    if name != user_of(req.subject):
+        state.enforce(req, "accounts", "update", name)
+    with state.lock:
+        _known(state, name)
+        if state.users.get(user_of(req.subject)) != body.get("currentPassword"):
+            raise GrpcError(INVALID_ARGUMENT, "current password does not match")
+        state.users[name] = body.get("newPassword", "")
+        state.password_mtime[name] = int(time.time())  # tokens issued before now stop working (PasswordMtime)
+    return {}
+
+
+def can_i(state: State, req: Request) -> dict[str, str]:
+    resource, action, sub = req.params["resource"], req.params["action"], req.params["subresource"]
+    if resource not in RESOURCES:
+        raise GrpcError(INVALID_ARGUMENT, f"{resource} is not a valid resource name")
+    if action not in ACTIONS and not action.startswith("action/"):
+        raise GrpcError(INVALID_ARGUMENT, f"{action} is not a valid action name")
+    return {"value": "yes" if state.allowed(req.subject, resource, action, sub) else "no"}
+
+
+ACCOUNT_HANDLERS = {
+    "AccountService_ListAccounts": list_accounts,
+    "AccountService_GetAccount": get_account,
+    "AccountService_CreateToken": create_token,
+    "AccountService_DeleteToken": delete_token,
+    "AccountService_UpdatePassword": update_password,
+    "AccountService_CanI": can_i,
+}
+
+
+HANDLERS = SESSION_HANDLERS | ACCOUNT_HANDLERS

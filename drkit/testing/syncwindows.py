@@ -156,3 +156,14 @@ def can_sync(windows: list[dict[str, Any]], manual: bool, now: datetime | None =
     if inactive:
         return manual and all(w.get("manualSync") for w in inactive)
     return True
+
+
+def blocks(project_spec: dict[str, Any], app: dict[str, Any], manual: bool = True) -> bool:
+    """The project's sync windows covering this app forbid a (manual or automated) sync now (API-NOTES §2.2 step 2)."""
+    dest = app["spec"].get("destination", {})
+    covering = [
+        w
+        for w in project_spec.get("syncWindows", [])
+        if matches(w, app["metadata"]["name"], dest.get("server", ""), dest.get("name", ""), dest.get("namespace", ""))
+    ]
+    return not can_sync(covering, manual)

@@ -1,0 +1,226 @@
+"""The simulated Argo CD's state: its stored objects, the write verbs that keep Kubernetes metadata, and RBAC.
+
+Handlers and the controller read and write only through this. `lock` guards every dict; `changed` is notified
+on every write so watch streams, waiting refreshes and the controller wake up. Stored applications and
+ApplicationSets are never mutated in place: every write builds a new dict, stamps it and replaces the old
+one, so watch-journal entries and responses already handed out stay consistent snapshots.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import secrets
+import threading
+import uuid
+from typing import Any
+
+from drkit.testing import specs
+from drkit.testing.clock import now, timestamp
+from drkit.testing.known_hosts import DEFAULT_KNOWN_HOSTS
+from drkit.testing.rpc import NOT_FOUND, PERMISSION_DENIED, GrpcError, Request
+from drkit.testing.watch import Journal
+
+DEFAULT_PROJECT_SPEC = {
+    "sourceRepos": ["*"],
+    "destinations": [{"server": "*", "namespace": "*"}],
+    "clusterResourceWhitelist": [{"group": "*", "kind": "*"}],
+}
+Key = tuple[str, str]  # (namespace, name)
+
+
+class State:
+    """What one Argo CD instance holds, as Argo CD holds it: secrets stored, never returned."""
+
+    def __init__(
+        self,
+        *,
+        namespace: str = "argocd",
+        app_namespaces: tuple[str, ...] = (),
+        admin_password: str = "password",
+        version: str = "v3.5.1+sim",
+    ) -> None:
+        self.namespace = namespace
+        self.version = version  # what /api/version answers
+        self.app_namespaces = list(app_namespaces)
+        self.secret_key = secrets.token_bytes(32)  # a fresh install's server.secretkey
+        self.users = {"admin": admin_password}
+        # API-key metadata per account, as argocd-secret `accounts.<name>.tokens` holds it (id, issuedAt, expiresAt)
+        self.account_tokens: dict[str, list[dict[str, Any]]] = {}
+        self.password_mtime: dict[str, int] = {}  # account -> when its password last changed (PasswordMtime)
+        self.static_tokens: dict[str, str] = {}
+        self.policies: dict[str, list[tuple[str, str, str]]] = {"admin": [("*", "*", "*")]}
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
+        self.stopping = threading.Event()
+        self.journal = Journal(self.changed)
+        self.rv = 1000
+        self.applications: dict[Key, dict[str, Any]] = {}
+        self.applicationsets: dict[Key, dict[str, Any]] = {}
+        self.projects: dict[str, dict[str, Any]] = {}
+        self.repositories: dict[tuple[str, str], dict[str, Any]] = {}
+        self.repocreds: dict[str, dict[str, Any]] = {}
+        self.write_repocreds: dict[str, dict[str, Any]] = {}
+        self.clusters: dict[str, dict[str, Any]] = {}
+        self.certificates: list[dict[str, Any]] = []
+        self.gpgkeys: dict[str, dict[str, Any]] = {}
+        self.unreachable: set[str] = set()  # repo URLs and cluster servers whose connection test fails
+        self.unhealthy: set[str] = set()  # app names the controller never makes Healthy
+        self.pending: set[tuple[str, Key]] = set()  # controller work: (kind 'app'|'appset', key)
+
+    def initialize(self) -> None:
+        """What a fresh install holds: project `default` and the default SSH known hosts (API-NOTES §3)."""
+        with self.lock:
+            default = {"metadata": {"name": "default", "namespace": self.namespace}, "spec": dict(DEFAULT_PROJECT_SPEC)}
+            self.projects["default"] = self.stamp(default)
+            self.certificates = [dict(c) for c in DEFAULT_KNOWN_HOSTS]
+
+    # metadata and notifications --------------------------------------------------------------------------
+
+    def next_rv(self) -> str:
+        with self.lock:
+            self.rv += 1
+            return str(self.rv)
+
+    def stamp(self, obj: dict[str, Any], previous: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Set the metadata Kubernetes owns on a create (previous=None) or an update (API-NOTES §6 item 20)."""
+        meta = obj.setdefault("metadata", {})
+        meta.setdefault("namespace", self.namespace)
+        if previous is None:
+            meta["uid"] = str(uuid.uuid4())
+            meta["creationTimestamp"] = now()
+            meta["generation"] = 1
+        else:
+            old = previous["metadata"]
+            meta["uid"] = old["uid"]
+            meta["creationTimestamp"] = old["creationTimestamp"]
+            changed = obj.get("spec") != previous.get("spec")
+            meta["generation"] = old.get("generation", 1) + (1 if changed else 0)
+        meta["resourceVersion"] = self.next_rv()
+        meta["managedFields"] = [{"manager": "argocd-server", "operation": "Update", "time": now()}]
+        self.notify()
+        return obj
+
+    def notify(self) -> None:
+        with self.changed:
+            self.changed.notify_all()
+
+    def emit(self, kind: str, event: str, obj: dict[str, Any]) -> None:
+        """Record a watch event (kind 'app' or 'appset', event ADDED/MODIFIED/DELETED) and wake watchers."""
+        self.journal.record(kind, event, obj)
+
+    def wake(self, kind: str, key: Key) -> None:
+        """Ask the simulated controllers to look at one object ('app' or 'appset')."""
+        with self.changed:
+            self.pending.add((kind, key))
+            self.changed.notify_all()
+
+    # RBAC ------------------------------------------------------------------------------------------------
+
+    def allowed(self, subject: str, resource: str, action: str, obj: str) -> bool:
+        """RBAC: does `subject` (a JWT sub like `admin:apiKey`) hold resource/action on obj?"""
+        user = subject if subject.startswith("proj:") else subject.split(":", 1)[0]
+        return any(
+            fnmatch.fnmatchcase(resource, res) and fnmatch.fnmatchcase(action, act) and fnmatch.fnmatchcase(obj, pat)
+            for res, act, pat in self.policies.get(user, [])
+        )
+
+    def enforce(self, req: Request, resource: str, action: str, obj: str) -> None:
+        """403 `permission denied: <res>, <act>, <obj>, sub: .., iat: ..` unless allowed (§6 item 9)."""
+        if not self.allowed(req.subject, resource, action, obj):
+            iat = timestamp(req.claims.get("iat", 0))
+            raise GrpcError(
+                PERMISSION_DENIED, f"permission denied: {resource}, {action}, {obj}, sub: {req.subject}, iat: {iat}"
+            )
+
+    def rbac_name(self, project: str, namespace: str, name: str) -> str:
+        """`<proj>/<name>`, or `<proj>/<ns>/<name>` outside the control-plane namespace (RBACName)."""
+        return f"{project}/{name}" if namespace == self.namespace else f"{project}/{namespace}/{name}"
+
+    def app_rbac(self, app: dict[str, Any]) -> str:
+        meta = app["metadata"]
+        return self.rbac_name(app.get("spec", {}).get("project", "default"), meta["namespace"], meta["name"])
+
+    def appset_rbac(self, appset: dict[str, Any]) -> str:
+        meta = appset["metadata"]
+        return self.rbac_name(specs.appset_project(appset), meta["namespace"], meta.get("name", ""))
+
+    def app_enabled(self, namespace: str) -> bool:
+        """May this namespace hold applications (the control plane's, or one of `--application-namespaces`)?"""
+        return namespace == self.namespace or namespace in self.app_namespaces
+
+    def find_app(self, req: Request, name: str, namespace: str, project: str, action: str) -> dict[str, Any]:
+        """The app, with Argo CD's existence hiding: 403 when missing unless `project` is given (§6.10)."""
+        namespace = namespace or self.namespace
+        with self.lock:
+            app = self.applications.get((namespace, name)) if self.app_enabled(namespace) else None
+        if app is None or (project and app["spec"].get("project") != project):
+            if project:
+                self.enforce(req, "applications", "get", self.rbac_name(project, namespace, name))
+                raise GrpcError(NOT_FOUND, f'applications.argoproj.io "{name}" not found')
+            raise GrpcError(PERMISSION_DENIED, "permission denied")
+        self.enforce(req, "applications", "get", self.app_rbac(app))
+        if action != "get":
+            self.enforce(req, "applications", action, self.app_rbac(app))
+        return app
+
+    # application and ApplicationSet writes (call with the lock held) ------------------------------------
+
+    def put_app(self, key: Key, new: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+        """Stamp, store and announce an application write, and queue it for the controller."""
+        return self._put("app", self.applications, key, new, previous)
+
+    def _put(
+        self, kind: str, store: dict[Key, Any], key: Key, new: dict[str, Any], previous: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        self.stamp(new, previous)
+        store[key] = new
+        self.emit(kind, "MODIFIED" if previous else "ADDED", new)
+        self.pending.add((kind, key))
+        return new
+
+    def remove_app(self, key: Key) -> None:
+        """Delete an application for good and wake the ApplicationSet owning it."""
+        app = self.applications.pop(key, None)
+        if app is None:
+            return
+        gone = copy.deepcopy(app)
+        gone["metadata"]["resourceVersion"] = self.next_rv()
+        self.emit("app", "DELETED", gone)
+        for set_key, appset in self.applicationsets.items():
+            if specs.owned(app, appset["metadata"].get("uid")):
+                self.pending.add(("appset", set_key))
+
+    def delete_app(self, key: Key, cascade: bool | None, policy: str) -> None:
+        """Kubernetes delete with Argo CD's cascade finalizer (None: a plain delete, as GC does) (§6.21)."""
+        current = self.applications[key]
+        new = copy.deepcopy(current)
+        meta = new["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        ours = [f for f in finalizers if f.startswith(specs.RESOURCES_FINALIZER)]
+        if cascade and not ours and not meta.get("deletionTimestamp"):
+            finalizers.append(specs.POLICY_FINALIZERS[policy])
+        elif cascade is False:
+            finalizers = [f for f in finalizers if not f.startswith(specs.RESOURCES_FINALIZER)]
+        specs.set_or_drop(meta, "finalizers", finalizers)
+        if not finalizers:
+            self.remove_app(key)
+            return
+        meta.setdefault("deletionTimestamp", now())
+        meta["deletionGracePeriodSeconds"] = 0
+        self.put_app(key, new, current)
+
+    def put_appset(self, key: Key, new: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+        """Stamp, store and announce an ApplicationSet write, and queue it for the controller."""
+        return self._put("appset", self.applicationsets, key, new, previous)
+
+    def delete_appset(self, key: Key) -> None:
+        """Remove a set; Kubernetes GC deletes its Applications, non-cascading with preserveResourcesOnDeletion."""
+        appset = self.applicationsets.pop(key)
+        gone = copy.deepcopy(appset)
+        gone["metadata"]["resourceVersion"] = self.next_rv()
+        self.emit("appset", "DELETED", gone)
+        uid = appset["metadata"].get("uid")
+        preserve = bool((appset["spec"].get("syncPolicy") or {}).get("preserveResourcesOnDeletion"))
+        for app_key in [k for k, a in self.applications.items() if specs.owned(a, uid)]:
+            self.delete_app(app_key, False if preserve else None, "")
