@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,8 @@ from drkit.kinds import KINDS, RESTORE_ORDER, is_default_in_cluster, normalize
 from drkit.store import Store
 
 MANIFEST = "manifest.yaml"
+# what new_backup_id names a backup folder; anything else under an instance (drills/, a stray folder) is not a backup
+BACKUP_ID = re.compile(r"^\d{8}T\d{6}Z-")
 Progress = Callable[[int, int], None]
 
 try:  # the C dumper is 5-10x faster where libyaml is present; both give the same bytes
@@ -263,7 +266,8 @@ def iter_backups(store: Store, instance: str) -> Iterator[BackupInfo]:
     A manifest that cannot be read as one yields a backup that is not `complete`, rather than an exception: one
     damaged backup must not stop `list`, `latest`, prune or the next export's shrink guard.
     """
-    ids = sorted((name.rstrip("/") for name in store.list(f"{instance}/") if name.endswith("/")), reverse=True)
+    folders = (name.rstrip("/") for name in store.list(f"{instance}/") if name.endswith("/"))
+    ids = sorted((name for name in folders if BACKUP_ID.match(name)), reverse=True)
     for backup_id in ids:
         try:
             manifest = load_yaml(store.get(f"{instance}/{backup_id}/{MANIFEST}"))

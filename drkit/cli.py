@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -11,9 +12,9 @@ from urllib.parse import urlsplit
 
 import click
 
-from drkit import __version__, backup
+from drkit import __version__, backup, metrics
 from drkit.argocd import Client, server_url
-from drkit.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, DrkitError
+from drkit.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, ConfigError, DrkitError
 from drkit.kinds import KINDS, parse_kinds
 from drkit.store import Store, open_store
 from drkit.verify import verify as verify_backup
@@ -82,6 +83,44 @@ def apply_options(options: list[Callable[..., Any]]) -> Callable[[Callable[..., 
         return fn
 
     return decorate
+
+
+def metrics_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--metrics-textfile and --pushgateway: publish the run's metrics whatever its outcome (see drkit.metrics)."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, metrics_textfile: str | None, pushgateway: str | None, **kwargs: Any) -> Any:
+        if not metrics_textfile and not pushgateway:
+            return fn(*args, **kwargs)
+        ctx = click.get_current_context()
+        ctx.meta["drkit.metrics"] = recorder = metrics.Run(ctx.info_name or "", kwargs.get("instance") or "")
+        code = EXIT_FAILED
+        try:
+            fn(*args, **kwargs)
+            code = EXIT_OK
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else EXIT_FAILED
+            raise
+        except DrkitError as err:
+            code = err.exit_code
+            raise
+        finally:
+            try:
+                metrics.publish(recorder, code, metrics_textfile, pushgateway)
+            except DrkitError as err:  # the run's own outcome stands; the missing metrics will alert
+                click.echo(f"drkit: warning: {err}", err=True)
+
+    textfile = _opt("--metrics-textfile", type=click.Path(dir_okay=False), help="Write Prometheus metrics here.")
+    gateway = _opt("--pushgateway", metavar="URL", help="Push Prometheus metrics to this Pushgateway.")
+    return textfile(gateway(run))
+
+
+def observe(instance: str, record: Callable[[metrics.Run], None]) -> None:
+    """Hand the command's result to the metrics, when --metrics-textfile or --pushgateway asked for them."""
+    recorder = click.get_current_context().meta.get("drkit.metrics")
+    if recorder is not None:
+        recorder.instance = instance
+        record(recorder)
 
 
 def make_client(
@@ -164,6 +203,7 @@ def progress_bar() -> Callable[[int, int], None] | None:
 
 
 @main.command()
+@metrics_options
 @apply_options(server_options + store_options)
 @_opt("--kinds", help=f"Comma-separated kinds to export [default: all: {','.join(KINDS)}].")
 @_opt(
@@ -203,6 +243,7 @@ def export(
     counts = ", ".join(f"{n} {k}" for k, n in result.counts.items())
     lines = [f"backup {result.backup_id} of {name} written to {target.url}: {counts}"]
     lines += [f"warning: {w}" for w in result.to_json()["warnings"]]
+    observe(name, lambda run: metrics.record_manifest(run, backup.read_manifest(target, name, result.backup_id)))
     emit(output, result.to_json(), lines)
     sys.exit(EXIT_OK if result.ok else EXIT_PARTIAL)
 
@@ -211,11 +252,24 @@ def export(
 @apply_options(store_options)
 @_opt("--server", envvar="ARGOCD_SERVER", help="Only used to name the instance.")
 @_opt("--plaintext", is_flag=True, hidden=True)
+@_opt("--drills", is_flag=True, help="List the restore drill records instead, newest first.")
 @output_option
-def list_(store: str, instance: str | None, server: str | None, plaintext: bool, output: str) -> None:
+def list_(store: str, instance: str | None, server: str | None, plaintext: bool, drills: bool, output: str) -> None:
     """List the complete backups of an instance, newest first."""
     source = open_store(store)
     name = instance_name(instance, server, plaintext, source)
+    if drills:
+        from drkit.drill import list_drills
+
+        records = list_drills(source, name)
+        lines = [f"{'DRILL':<26} {'BACKUP':<26} {'RECOVERY':>9} IDENTICAL  EXIT"]
+        for r in records:
+            identical = f"{r.counts['identical']}/{r.counts['compared']}"
+            lines.append(
+                f"{r.drill_id:<26} {r.backup_id:<26} {r.recovery_seconds:>8.1f}s {identical:>9}  {r.exit_code}"
+            )
+        emit(output, [r.to_record() for r in records], lines if records else [f"no drill of {name} in {source.url}"])
+        return
     found = backup.list_backups(source, name)
     lines = [f"{'BACKUP':<26} {'CREATED':<21} OBJECTS  FLAGS"]
     for info in found:
@@ -271,6 +325,7 @@ def verify(store: str, instance: str | None, server: str | None, plaintext: bool
 
 
 @main.command()
+@metrics_options
 @apply_options(store_options)
 @_opt("--keep-last", type=click.IntRange(0), default=0, help="Keep the N newest backups.")
 @_opt("--keep-daily", type=click.IntRange(0), default=0, help="Keep the newest backup of each of N days.")
@@ -302,6 +357,7 @@ def prune(
     verb = "would delete" if dry_run else "deleted"
     lines = [f"kept {len(result.kept)} backup(s); {verb} {len(result.deleted)}"]
     lines += [f"  {verb}: {b}" for b in result.deleted]
+    observe(name, lambda run: metrics.record_prune(run, result))
     emit(output, result.to_json(), lines)
 
 
@@ -309,6 +365,7 @@ def prune(
 
 
 @main.command()
+@metrics_options
 @apply_options(server_options + store_options)
 @click.argument("backup_id", metavar="BACKUP")
 @_opt("--dry-run", is_flag=True, help="Print the plan; make no change.")
@@ -376,6 +433,7 @@ def restore(
     report = restoring.restore(client, loaded, secrets, options, converge=converge.converge)
     if loaded.manifest.get("suspicious"):
         report.notes.insert(0, f"this backup was flagged at export: {loaded.manifest['suspicious']['reason']}")
+    observe(name, lambda run: metrics.record_restore(run, report, loaded.manifest, restoring.ACTIONS))
     emit(output, report.to_json(), report.lines())
     sys.exit(report.exit_code)
 
@@ -414,3 +472,78 @@ def diff(
     lines.append("in sync" if document["in_sync"] else f"{len(drift) + len(the_plan.extra)} difference(s)")
     emit(output, document, lines)
     sys.exit(EXIT_OK if document["in_sync"] else EXIT_PARTIAL)
+
+
+@main.command()
+@metrics_options
+@apply_options(server_options + store_options)
+@click.argument("backup_id", metavar="BACKUP", default="latest")
+@_opt("--simulate", is_flag=True, help="Restore onto drkit's Argo CD simulator, hosted in this process.")
+@_opt("--credentials", type=click.Path(dir_okay=False, exists=True), help="Credentials file (see CONTRACT.md).")
+@_opt("--timeout", type=click.FloatRange(1), default=600.0, help="Seconds to wait for applications overall.")
+@output_option
+def drill(
+    server: str | None,
+    store: str,
+    instance: str | None,
+    backup_id: str,
+    simulate: bool,
+    credentials: str | None,
+    timeout: float,
+    output: str,
+    **auth: Any,
+) -> None:
+    """Restore a backup onto a scratch Argo CD, read it back, and record how long and how faithfully.
+
+    Use a throwaway instance (--server): the drill writes to it. With --simulate it needs no instance. The
+    record goes to <instance>/drills/ in the store; `drkit list --drills` shows them. Exit 3 when an object
+    failed, an application did not become healthy, or something read back different.
+    """
+    import contextlib
+
+    from drkit import converge, secretsmanager
+    from drkit import credentials as creds
+    from drkit import drill as drilling
+    from drkit import restore as restoring
+
+    if simulate == bool(server):
+        raise ConfigError("say where to restore", hint="pass either --server of a throwaway Argo CD or --simulate")
+    source = open_store(store)
+    name = instance_name(instance, None, False, source)
+    secrets = (
+        creds.load(credentials, env=dict(os.environ), fetch_secret=secretsmanager.fetcher()) if credentials else None
+    )
+    if simulate:
+        from drkit.testing import scratch
+
+        connect, target = scratch.hosted, scratch.NAME
+    else:
+        client = make_client(server, **auth)
+        connect, target = (lambda _: contextlib.nullcontext(client)), client.base
+    options = restoring.RestoreOptions(timeout=timeout)
+    result = drilling.drill(
+        source, name, backup_id, connect, target, credentials=secrets, options=options, converge=converge.converge
+    )
+    drilling.save(source, result)
+    manifest = backup.read_manifest(source, name, result.backup_id)
+    observe(name, lambda run: metrics.record_drill(run, result, manifest, restoring.ACTIONS))
+    emit(output, result.to_record(), result.lines())
+    sys.exit(result.exit_code)
+
+
+@main.command()
+@apply_options(store_options)
+@click.argument("object_ref", metavar="KIND/NAME")
+@_opt("--diff", "with_diff", is_flag=True, help="Show a unified diff between consecutive versions.")
+@output_option
+def history(store: str, instance: str | None, object_ref: str, with_diff: bool, output: str) -> None:
+    """List the backups in which one object changed (e.g. applications/argocd/guestbook), oldest first."""
+    from drkit.history import history as object_history
+
+    source = open_store(store)
+    found = object_history(source, instance_name(instance, None, False, source), object_ref, diffs=with_diff)
+    lines = [f"{found.ref}: {len(found.versions)} version(s) in {found.backups} complete backup(s)"]
+    for v in found.versions:
+        lines.append(f"{v.backup_id}  {v.created_at}  {v.change}")
+        lines += ["  " + line.rstrip("\n") for line in v.diff]
+    emit(output, found.to_json(), lines)

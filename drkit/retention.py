@@ -8,12 +8,11 @@ too: they are debris, never restorable. A backup whose manifest is damaged is ne
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from drkit.backup import MANIFEST, list_backups
+from drkit.backup import BACKUP_ID, MANIFEST, list_backups
 from drkit.errors import ConfigError
 from drkit.store import Store
 
@@ -37,10 +36,6 @@ class PruneResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"kept": self.kept, "deleted": self.deleted, "dry_run": self.dry_run}
-
-
-# what drkit names a backup folder (backup.new_backup_id); anything else in the store is not prune's to delete
-BACKUP_ID = re.compile(r"^\d{8}T\d{6}Z-")
 
 
 def _period(backup_id: str, rule: str) -> str:
@@ -75,7 +70,7 @@ def prune(store: Store, instance: str, policy: Policy, *, dry_run: bool = False)
             "refusing to prune with no --keep-* rule: that would delete every backup",
             hint="give at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly",
         )
-    listed = [b for b in list_backups(store, instance) if BACKUP_ID.match(b.backup_id)]
+    listed = list_backups(store, instance)
     complete = [b.backup_id for b in listed if b.complete]
     kept = keep(complete, policy)
     # flagged exports (a token that lost permissions, night after night) must never push out the last good one

@@ -21,7 +21,7 @@ from drkit.kinds import RESTORE_ORDER
 FORMAT_VERSION = 1
 READABLE_VERSIONS = (1,)
 KINDS = RESTORE_ORDER  # the eight stored kinds, as drkit.kinds names them
-SCHEMA_NAMES = (*KINDS, "manifest")
+SCHEMA_NAMES = (*KINDS, "manifest", "drill")
 SHOWN_PROBLEMS = 3
 HINT = "fix or remove this object from the backup, or restore without it (--kinds/--app)"
 

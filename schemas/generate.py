@@ -290,6 +290,38 @@ def manifest_schema() -> dict[str, Any]:
     return _document("manifest", schema, "drkit backup manifest, format version 1")
 
 
+def drill_schema() -> dict[str, Any]:
+    """drkit's drill record, `<instance>/drills/<id>.yaml`: what one restore drill proved, and how fast."""
+    count = {"type": "integer", "minimum": 0}
+    seconds = {"type": "number", "minimum": 0}
+    timestamp = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"}
+    backup_id = {"type": "string", "pattern": r"^\d{8}T\d{6}Z-[0-9a-z-]+$"}
+
+    def closed(properties: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "object", "additionalProperties": False, "required": list(properties), "properties": properties}
+
+    schema = closed(
+        {
+            "formatVersion": {"const": FORMAT_VERSION},
+            "drillId": backup_id,
+            "instance": {"type": "string", "minLength": 1, "pattern": r"^[^/\\]+$"},
+            "backupId": backup_id,
+            "target": {"type": "string", "minLength": 1},
+            "startedAt": timestamp,
+            "finishedAt": timestamp,
+            "recoverySeconds": seconds,
+            "phases": closed({"load": seconds, "apply": seconds, "converge": seconds}),
+            "objects": closed(
+                {"restored": count, "identical": count, "failed": count, "compared": count, "skipped": count}
+            ),
+            "apps": closed({"healthy": count, "failed": count}),
+            "differences": {"type": "array", "items": {"type": "string"}},
+            "exitCode": {"enum": [0, 1, 2, 3]},
+        }
+    )
+    return _document("drill", schema, "drkit restore drill record, format version 1")
+
+
 def _document(name: str, schema: dict[str, Any], title: str) -> dict[str, Any]:
     return {"$schema": DIALECT, "$id": f"urn:drkit:schema:v{FORMAT_VERSION}:{name}", "title": title, **schema}
 
@@ -299,6 +331,7 @@ def build(reference: Path = REFERENCE) -> dict[str, str]:
     schemas = {kind: crd_schema(reference, kind) for kind in CRDS}
     schemas.update(api_schemas(reference))
     schemas["manifest"] = manifest_schema()
+    schemas["drill"] = drill_schema()
     return {f"{name}.json": json.dumps(schemas[name], indent=2, sort_keys=True) + "\n" for name in sorted(schemas)}
 
 
