@@ -31,7 +31,7 @@ LAYERS = {
     ),
     "seed": 5,
     "sim": 6,
-    "__init__": 7,
+    **dict.fromkeys(("__init__", "scratch"), 7),  # scratch: the simulator hosted for `drkit drill --simulate`
 }  # fmt: skip
 
 
