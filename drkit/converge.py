@@ -64,7 +64,8 @@ class AppResult:
     """Where one app (or re-applied ApplicationSet) ended up.
 
     `outcome` is `healthy`, `failed`, `timeout`, `sent` (sync requested, not waited for), `refreshed` (no sync
-    asked for) for apps, and `rearmed` or `failed` for ApplicationSets.
+    asked for), `awaited` (its ApplicationSet has yet to create it, not waited for) for apps, and `rearmed` or
+    `failed` for ApplicationSets.
     """
 
     name: str
@@ -82,7 +83,7 @@ class AppResult:
     @property
     def ok(self) -> bool:
         """Nothing to report: healthy, or sent/refreshed as asked, and re-armed when that was asked."""
-        return self.outcome in ("healthy", "sent", "refreshed", "rearmed") and not self.rearm_error
+        return self.outcome in ("healthy", "sent", "refreshed", "awaited", "rearmed") and not self.rearm_error
 
     def as_json(self) -> dict[str, Any]:
         """CONTRACT.md's `{name, sync, health, phase}` plus the details, as plain data."""
@@ -211,11 +212,16 @@ class _Run:
 
     def _work(self, target: Target) -> AppResult:
         if getattr(target, "generated", False) and not self._await_generated(target):
-            message = (
-                f"its ApplicationSet did not recreate it within --timeout {self.options.timeout:g}s; check the "
-                "ApplicationSet's status conditions (`kubectl -n argocd get applicationset -o yaml`)"
-            )
-            return AppResult(target.name, target.namespace, "Missing", "Missing", outcome="timeout", message=message)
+            outcome, message = ("awaited", "its ApplicationSet has not created it yet; not waited for (--no-wait)")
+            if self.options.wait:
+                outcome, message = (
+                    "timeout",
+                    (
+                        f"its ApplicationSet did not recreate it within --timeout {self.options.timeout:g}s; check the "
+                        "ApplicationSet's status conditions (`kubectl -n argocd get applicationset -o yaml`)"
+                    ),
+                )
+            return AppResult(target.name, target.namespace, "Missing", "Missing", outcome=outcome, message=message)
         note = self._refresh(target)
         app = self._get(target)
         if not self.options.sync:
@@ -230,17 +236,23 @@ class _Run:
         return self._wait(target, ours, note)
 
     def _await_generated(self, target: Target) -> bool:
-        """Wait (until the deadline) for the ApplicationSet controller to create an app; True once it exists."""
-        pace = self._pace()
+        """Wait (until the deadline; with --no-wait, look once) for its ApplicationSet to create an app.
+
+        Asked with the app's project: Argo CD then answers 404 for an app that does not exist yet, on every version
+        (API-NOTES §2.1 existence hiding, `getAppEnforceRBAC`). Without it a missing app is a 403, the same answer
+        as a real RBAC refusal; taking every 403 for "not there yet" would turn a missing permission into a long
+        wait and a wrong "the ApplicationSet did not recreate it". So 404 waits and any other error stays an error.
+        """
+        pace, project = self._pace(), getattr(target, "project", "") or "default"
         while True:
             try:
-                self._get(target)
+                self._get(target, project=project)
                 return True
             except ApiError as err:
-                if err.status != 404 or isinstance(err, AuthError):
+                if err.status != 404:
                     raise
             left = self.remaining()
-            if left <= 0:
+            if left <= 0 or not self.options.wait:
                 return False
             self.sleep(min(next(pace), left))
 

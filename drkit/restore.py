@@ -74,6 +74,7 @@ class AppTarget:
     parents: list[str] = field(default_factory=list)
     rearm_spec: dict[str, Any] | None = None
     generated: bool = False  # by an ApplicationSet: converge waits for the set to recreate it
+    project: str = ""  # the app's project, which converge asks with while awaiting a generated app
 
 
 # apply --------------------------------------------------------------------------------------------------------
@@ -385,7 +386,8 @@ def app_targets(the_plan: Plan, outcomes: list[Outcome], backup_objects: Objects
         wave = _int(meta.get("annotations", {}).get(SYNC_WAVE, "0"))
         parents = sorted(p for p in _parents(meta, names) if p != meta["name"])
         rearm = the_plan.rearm_apps.get(step.name)
-        targets.append(AppTarget(meta.get("namespace", ""), meta["name"], wave, parents, rearm, generated))
+        project = step.doc.get("spec", {}).get("project") or "default"
+        targets.append(AppTarget(meta.get("namespace", ""), meta["name"], wave, parents, rearm, generated, project))
     return targets
 
 

@@ -27,6 +27,8 @@ class Target:
     parents: list[str] = field(default_factory=list)
     rearm_spec: dict[str, Any] | None = None
     namespace: str = "argocd"
+    generated: bool = False
+    project: str = ""
 
 
 @dataclass
@@ -260,6 +262,15 @@ def test_a_missing_app_is_that_apps_failure(sim: Simulator, client: Client) -> N
     results = by_name(converge(client, [Target("absent"), Target("present")], [], Options(), **FAST))
     assert results["absent"].outcome == "failed" and "HTTP 403: permission denied" in results["absent"].message
     assert results["present"].outcome == "healthy"
+
+
+def test_awaiting_a_generated_app_a_real_permission_refusal_fails_at_once(sim: Simulator) -> None:
+    """Asked with `?project=`, a missing app is 404 (waited for) and a 403 is a real refusal (API-NOTES §2.1)."""
+    sim.policies["viewer"] = [("applications", "get", "other/*")]
+    viewer = Client(sim.url, sim.mint_token("viewer:apiKey"))
+    results = converge(viewer, [Target("later", generated=True, project="default")], [], Options(timeout=30), **FAST)
+    assert results[0].outcome == "failed" and "HTTP 403: permission denied: applications, get" in results[0].message
+    assert [p for m, p in sim.gateway.requests if m == "GET"] == ["/api/v1/applications/later"]  # asked once
 
 
 def test_a_refused_token_propagates(sim: Simulator) -> None:

@@ -10,13 +10,15 @@ the destination server is in `state.unreachable`, or Terminating was requested) 
 sync makes the app Synced and Healthy (Degraded if its name is in `state.unhealthy`); a spec change since the
 last sync makes it OutOfSync; apps never synced are OutOfSync/Missing; an armed `syncPolicy.automated`
 starts a sync by itself; deleting apps lose Argo CD's finalizers and vanish. ApplicationSets: only `list`
-generators generate; `syncPolicy.applicationsSync` limits updates/deletes of generated apps.
+generators generate, `appset_seconds` after a change (a separate controller, maybe slower than a client's first
+poll); `syncPolicy.applicationsSync` limits updates/deletes of generated apps.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
+import time
 from typing import Any
 
 from drkit.testing import syncwindows
@@ -37,28 +39,45 @@ from drkit.testing.state import Key, State
 from drkit.testing.templates import render, resources_of
 
 
-def run(state: State, stopping: threading.Event, reconcile_seconds: float) -> None:
-    """The controller loop: sleep until work is pending, let `reconcile_seconds` pass, reconcile it."""
+def run(state: State, stopping: threading.Event, reconcile_seconds: float, appset_seconds: float = 0.0) -> None:
+    """The controller loop: sleep until work is pending, let `reconcile_seconds` pass, reconcile it.
+
+    The ApplicationSet controller is a separate one in Argo CD and may trail a client's first poll: a set's
+    pending work waits `appset_seconds` from when it was first seen.
+    """
+    queued: dict[Key, float] = {}
     while not stopping.is_set():
         with state.changed:
             while not state.pending and not stopping.is_set():
                 state.changed.wait(1.0)
         if stopping.wait(reconcile_seconds):
             return
-        tick(state)
+        tick(state, appset_seconds, queued)
 
 
-def tick(state: State) -> None:
+def tick(state: State, appset_seconds: float = 0.0, queued: dict[Key, float] | None = None) -> None:
     """Reconcile everything pending once (tests without a controller thread call this directly)."""
     with state.lock:
-        work = sorted(state.pending)
-        state.pending.clear()
+        work = _due(state, appset_seconds, {} if queued is None else queued)
     for kind, key in work:
         with state.lock:
             if kind == "app":
                 reconcile_app(state, key)
             else:
                 reconcile_appset(state, key)
+
+
+def _due(state: State, appset_seconds: float, queued: dict[Key, float]) -> list[tuple[str, Key]]:
+    """The pending work to do now; a set not yet `appset_seconds` past when it was first seen stays pending."""
+    work, due, clock = sorted(state.pending), [], time.monotonic()
+    state.pending.clear()
+    for kind, key in work:
+        if kind == "appset" and clock - queued.setdefault(key, clock) < appset_seconds:
+            state.pending.add((kind, key))
+        else:
+            queued.pop(key, None)
+            due.append((kind, key))
+    return due
 
 
 def settle(state: State) -> None:

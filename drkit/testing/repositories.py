@@ -165,6 +165,8 @@ def create(state: State, req: Req) -> dict[str, Any]:
             state.enforce(req, "repositories", "update", _rbac_object(repo))
         state.repositories[key] = repo
     state.notify()
+    if existing is not None:  # upsert answers db.UpdateRepository's return: the request itself (§2.5 step 3)
+        return {**repo, "connectionState": {"status": "Successful", "message": "", "attemptedAt": None}}
     return summary(repo)
 
 

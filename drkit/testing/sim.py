@@ -73,11 +73,13 @@ class Simulator(State):
         version: str = "v3.5.1+sim",
         controller: bool = True,
         reconcile_seconds: float = 0.02,
+        appset_seconds: float = 0.0,
     ) -> None:
         super().__init__(
             namespace=namespace, app_namespaces=app_namespaces, admin_password=admin_password, version=version
         )
         self.reconcile_seconds = reconcile_seconds
+        self.appset_seconds = appset_seconds  # how much later the ApplicationSet controller generates (see controller)
         self.gateway = Gateway(self.authenticate, PUBLIC_OPERATIONS)
         self.gateway.register({op: functools.partial(handler, self) for op, handler in HANDLERS.items()})
         if token and len(token.split(".")) != 3:
@@ -95,7 +97,7 @@ class Simulator(State):
     def start(self, port: int = 0) -> Simulator:
         self._server = serve(self.gateway, "127.0.0.1", port)
         if self.run_controller:
-            args = (self, self.stopping, self.reconcile_seconds)
+            args = (self, self.stopping, self.reconcile_seconds, self.appset_seconds)
             self._controller = threading.Thread(target=controller.run, args=args, daemon=True)
             self._controller.start()
         return self
@@ -150,10 +152,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token", help="accept this JWT-shaped token as the admin's API key")
     parser.add_argument("--seed", help="'demo', or a YAML seed file, to start with a populated instance")
     parser.add_argument("--app-namespace", action="append", default=[], help="enable apps in this namespace")
+    parser.add_argument(
+        "--appset-seconds", type=float, default=0.0, help="the ApplicationSet controller generates this much later"
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...] to run against it")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    sim = Simulator(token=args.token, app_namespaces=tuple(args.app_namespace))
+    if args.token is not None and len(args.token.split(".")) != 3:
+        parser.error("--token must look like a JWT: three dot-separated parts, such as README.md's DEMO token")
+    namespaces = tuple(args.app_namespace)
+    sim = Simulator(token=args.token, app_namespaces=namespaces, appset_seconds=args.appset_seconds)
     if args.seed:
         sim.seed(seed.read(args.seed))
     sim.start(args.port if args.port is not None else (0 if command else 8080))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 
 import requests
@@ -252,3 +254,13 @@ def test_password_change_invalidates_older_tokens(sim: Simulator) -> None:
         401,
         "invalid session: account password has changed since token issued",
     )
+
+
+def test_simulator_command_with_a_non_jwt_token_is_a_usage_error() -> None:
+    """`python -m drkit.testing.sim --token X`: exit 2 with usage, as any CLI does, never a traceback."""
+    result = subprocess.run(
+        [sys.executable, "-m", "drkit.testing.sim", "--token", "not-a-jwt"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2, result.stderr
+    assert "usage: python -m drkit.testing.sim" in result.stderr
+    assert "--token must look like a JWT" in result.stderr and "Traceback" not in result.stderr

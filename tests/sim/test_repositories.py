@@ -139,7 +139,18 @@ def test_create_existing_equal_different_upsert(sim: Simulator) -> None:
     r = post(sim, changed, "?credsOnly=true")
     assert r.status_code == 400
     assert r.json()["message"].startswith("existing repository spec is different; use upsert flag to force update")
-    assert post(sim, changed, "?upsert=true").json() == {"repo": REPO, "type": "git"}
+    assert post(sim, changed, "?upsert=true").status_code == 200
+    assert sim.repositories[(normalize_url(REPO), "")]["password"] == "other"
+
+
+def test_upsert_of_a_different_repository_answers_the_request_as_sent(sim: Simulator) -> None:
+    """§2.5 create step 3 (v3.5.1 `server/repository/repository.go` CreateRepository returns
+    `s.db.UpdateRepository(ctx, r)`, which returns `r`): the request itself, connectionState set Successful."""
+    body = {"repo": REPO, "type": "git", "username": "u", "password": "p"}
+    assert post(sim, body).json() == {"repo": REPO, "type": "git"}  # a new repository: {repo, type, name}
+    changed = dict(body, password="other", proxy="http://proxy:3128")
+    answer = post(sim, changed, "?upsert=true").json()
+    assert answer == changed | {"connectionState": {"status": "Successful", "message": "", "attemptedAt": None}}
     assert sim.repositories[(normalize_url(REPO), "")]["password"] == "other"
 
 

@@ -1,0 +1,105 @@
+"""Restore of ApplicationSets and the apps they generate, on a simulator whose ApplicationSet controller is slow.
+
+Issue 7 defects 2 and 4: a generated app is awaited (Argo CD hides a missing app behind 403, API-NOTES §2.1), and
+nothing a restore writes auto-syncs before drkit re-arms it (the simulator records what its controller synced by
+itself).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from drkit.cli import main
+from drkit.testing import Simulator, seed
+
+REPO = "https://git.example.com/apps/guestbook.git"
+IN_CLUSTER = "https://kubernetes.default.svc"
+SLOW_APPSET_SECONDS = 1.0  # well past converge's first poll (0.2 s)
+
+
+def app(name: str, sync_policy: dict[str, Any] | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "project": "default",
+        "source": {"repoURL": REPO, "targetRevision": "HEAD", "path": name},
+        "destination": {"server": IN_CLUSTER, "namespace": name},
+    }
+    if sync_policy is not None:
+        spec["syncPolicy"] = sync_policy
+    return {"x-synced": True, "metadata": {"name": name}, "spec": spec}
+
+
+SEED: dict[str, Any] = {
+    "applicationsets": [
+        {
+            "metadata": {"name": "envs"},
+            "spec": {
+                "generators": [{"list": {"elements": [{"env": "dev"}, {"env": "qa"}]}}],
+                "template": {
+                    "metadata": {"name": "{{env}}-guestbook"},
+                    "spec": {
+                        "project": "default",
+                        "source": {"repoURL": REPO, "targetRevision": "HEAD", "path": "envs/{{env}}"},
+                        "destination": {"server": IN_CLUSTER, "namespace": "{{env}}"},
+                        "syncPolicy": {"automated": {"prune": True, "selfHeal": True}},
+                    },
+                },
+            },
+        }
+    ],
+    "applications": [
+        app("armed", {"automated": {"prune": True}, "syncOptions": ["CreateNamespace=true"]}),
+        app("paused", {"automated": {"prune": True, "enabled": False}}),
+        app("manual"),
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local store with one export (instance `small`) of the seeded instance."""
+    path = tmp_path_factory.mktemp("store")
+    with Simulator() as source:
+        seed.load(source, SEED)
+        args = ["export", "--server", source.address, "--plaintext", "--auth-token", source.token]
+        result = CliRunner().invoke(main, [*args, "--store", str(path), "--instance", "small"])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+@pytest.fixture
+def target() -> Iterator[Simulator]:
+    """An empty Argo CD whose ApplicationSet controller generates a second after a set is written."""
+    with Simulator(appset_seconds=SLOW_APPSET_SECONDS) as instance:
+        yield instance
+
+
+def restore(sim: Simulator, store: Path, *extra: str) -> Result:
+    args = ["restore", "--server", sim.address, "--plaintext", "--auth-token", sim.token, "--store", str(store)]
+    return CliRunner().invoke(main, [*args, "--instance", "small", "latest", "--timeout", "60", "-o", "json", *extra])
+
+
+def apps_of(result: Result) -> dict[str, dict[str, Any]]:
+    return {a["name"]: a for a in json.loads(result.stdout)["apps"]}
+
+
+def test_generated_apps_are_awaited_past_a_slow_applicationset_controller(store: Path, target: Simulator) -> None:
+    result = restore(target, store)
+    assert result.exit_code == 0, result.output
+    apps = apps_of(result)
+    for name in ("dev-guestbook", "qa-guestbook"):
+        assert (apps[name]["outcome"], apps[name]["sync"], apps[name]["health"]) == ("healthy", "Synced", "Healthy")
+
+
+def test_with_no_wait_a_generated_app_not_created_yet_is_awaited_not_failed(store: Path, target: Simulator) -> None:
+    result = restore(target, store, "--no-wait")
+    assert result.exit_code == 0, result.output
+    apps = apps_of(result)
+    for name in ("dev-guestbook", "qa-guestbook"):
+        assert apps[name]["outcome"] == "awaited", apps[name]
+        assert "not waited for (--no-wait)" in apps[name]["message"]
