@@ -62,13 +62,20 @@ def test_an_unknown_flag_fails_the_parse():
         parse(["export", "--servre", "x"])
 
 
-def test_cronjob_runs_a_valid_export():
+def test_cronjobs_run_a_valid_export_and_drill():
     docs = list(yaml.safe_load_all((ROOT / "cronjob.yaml").read_text()))
-    cronjob = next(d for d in docs if d["kind"] == "CronJob")
-    container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    parse(container["args"])
-    env = {e["name"] for e in container["env"]}
-    assert {"ARGOCD_SERVER", "DRKIT_STORE", "DRKIT_INSTANCE"} <= env
+    containers = {
+        d["metadata"]["name"]: d["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+        for d in docs
+        if d["kind"] == "CronJob"
+    }
+    assert set(containers) == {"drkit-export", "drkit-drill"}
+    for name, container in containers.items():
+        parse(container["args"])
+        env = {e["name"] for e in container["env"]}
+        assert {"DRKIT_STORE", "DRKIT_INSTANCE"} <= env
+        assert container["args"][0] == name.removeprefix("drkit-")
+    assert "ARGOCD_SERVER" in {e["name"] for e in containers["drkit-export"]["env"]}
 
 
 @pytest.mark.parametrize("command", sorted(main.commands))
