@@ -12,8 +12,11 @@ pytest_plugins = ["tests.s3fixtures"]  # moto S3 server fixtures: s3_server, s3_
 
 
 @pytest.fixture
-def sim() -> Iterator[Simulator]:
-    """A fresh simulated Argo CD instance on 127.0.0.1, with its controller running."""
-    with Simulator() as instance:
+def sim(request: pytest.FixtureRequest) -> Iterator[Simulator]:
+    """A fresh simulated Argo CD instance on 127.0.0.1, with its controller running.
+
+    Parametrize it indirectly with Simulator keyword arguments, e.g. `{"argocd_version": "3.0"}`.
+    """
+    with Simulator(**getattr(request, "param", {})) as instance:
         yield instance
     assert not instance.gateway.crashes, "the simulator crashed:\n" + "\n".join(instance.gateway.crashes)

@@ -14,7 +14,36 @@ MANAGED_BY_URL = "argocd.argoproj.io/managed-by-url"
 ZERO_NILLED = ("helm", "kustomize", "directory")  # source blocks nil'd when zero (NormalizeSource)
 
 
+def _hydrator_conditions(pname: str, project: dict[str, Any], hydrator: dict[str, Any]) -> tuple[list[str], bool]:
+    """validateSourceHydrator, then the dry and sync sources' permissions (master `util/argo/argo.go`).
+
+    The bool says the spec itself is invalid, in which case ValidatePermissions returns at once.
+    """
+    dry, sync = hydrator.get("drySource") or {}, hydrator.get("syncSource") or {}
+    invalid = []
+    if not dry.get("repoURL"):
+        invalid.append("spec.sourceHydrator.drySource.repoURL is required")
+    if not sync.get("targetBranch"):
+        invalid.append("spec.sourceHydrator.syncSource.targetBranch is required")
+    if "hydrateTo" in hydrator and not (hydrator["hydrateTo"] or {}).get("targetBranch"):
+        invalid.append(
+            "when spec.sourceHydrator.hydrateTo is set, spec.sourceHydrator.hydrateTo.targetBranch is required"
+        )
+    if invalid:
+        return invalid, True
+    conditions = []
+    if not source_permitted(project["spec"], dry["repoURL"]):
+        conditions.append(f"application repo {dry['repoURL']} is not permitted in project '{pname}'")
+    sync_repo = sync.get("repoURL") or dry["repoURL"]
+    if sync_repo != dry["repoURL"] and not source_permitted(project["spec"], sync_repo):
+        conditions.append(f"sync source repo {sync_repo} is not permitted in project '{pname}'")
+    return conditions, False
+
+
 def _permission_conditions(state: State, pname: str, project: dict[str, Any], spec: dict[str, Any]) -> list[str]:
+    if spec.get("sourceHydrator"):
+        conditions, invalid = _hydrator_conditions(pname, project, spec["sourceHydrator"])
+        return conditions if invalid else conditions + _destination_conditions(state, pname, project, spec)
     multi = bool(spec.get("sources"))
     conditions = []
     for src in sources_of(spec):
@@ -31,14 +60,18 @@ def _permission_conditions(state: State, pname: str, project: dict[str, Any], sp
         conditions.append(
             "spec.source.repoURL and either spec.source.path, spec.source.chart, or spec.source.ref are required"
         )
+    return conditions + _destination_conditions(state, pname, project, spec)
+
+
+def _destination_conditions(state: State, pname: str, project: dict[str, Any], spec: dict[str, Any]) -> list[str]:
     server, cname, namespace = destination_of(state.clusters, spec)
     scoped = state.clusters.get(server, {}).get("project") == pname
-    if not scoped and not destination_permitted(project["spec"], server, cname, namespace):
-        conditions.append(
-            f"application destination server '{server}' and namespace '{namespace}' do not match any of the "
-            f"allowed destinations in project '{pname}'"
-        )
-    return conditions
+    if scoped or destination_permitted(project["spec"], server, cname, namespace):
+        return []
+    return [
+        f"application destination server '{server}' and namespace '{namespace}' do not match any of the "
+        f"allowed destinations in project '{pname}'"
+    ]
 
 
 def check_app(

@@ -11,10 +11,12 @@ from collections import Counter
 from typing import Any
 from urllib.parse import unquote
 
+from drkit.testing import versions
 from drkit.testing.clock import now
 from drkit.testing.rpc import INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, UNKNOWN, GrpcError, Request
 from drkit.testing.specs import IN_CLUSTER, IN_CLUSTER_NAME
 from drkit.testing.state import State
+from drkit.testing.versions import Release
 
 SERVER_VERSION = "1.33"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -33,18 +35,34 @@ def synthetic_in_cluster() -> dict[str, Any]:
     return {"server": IN_CLUSTER, "name": IN_CLUSTER_NAME, "config": {"tlsClientConfig": {"insecure": False}}}
 
 
-def sanitized(cluster: dict[str, Any], reachable: bool, attempted: str, apps: int) -> dict[str, Any]:
-    """Cluster.Sanitized plus `info`: config keeps only non-secret connection settings."""
-    config = cluster.get("config") or {}
+def safe_config(config: dict[str, Any], release: Release) -> dict[str, Any]:
+    """The config a response shows: `Cluster.Sanitized`, or before the 2025 fix only the secrets blanked.
+
+    Pre-fix `toAPIResponse` (e.g. v3.1.1 `server/cluster/cluster.go`) clears password, bearerToken and keyData
+    and empties execProviderConfig's env and args, so caData, certData and the exec command come back.
+    """
     tls = config.get("tlsClientConfig") or {}
+    if not versions.patched(release, versions.CLUSTER_LIST_FIX):
+        shown = {k: v for k, v in config.items() if k not in ("password", "bearerToken")}
+        shown["tlsClientConfig"] = {"insecure": False, **{k: v for k, v in tls.items() if k != "keyData"}}
+        if "execProviderConfig" in config:
+            shown["execProviderConfig"] = {
+                k: v for k, v in config["execProviderConfig"].items() if k not in ("env", "args")
+            }
+        return shown
     safe: dict[str, Any] = {"tlsClientConfig": {"insecure": bool(tls.get("insecure"))}}
-    if tls.get("serverName"):
+    if tls.get("serverName") and release >= versions.SANITIZED_SERVER_NAME:
         safe["tlsClientConfig"]["serverName"] = tls["serverName"]
     for key in ("awsAuthConfig", "proxyUrl", "disableCompression"):
         if config.get(key):
             safe[key] = config[key]
+    return safe
+
+
+def sanitized(cluster: dict[str, Any], release: Release, reachable: bool, attempted: str, apps: int) -> dict[str, Any]:
+    """A cluster as responses show it: its config made safe (see safe_config), plus connection state and `info`."""
     out = {k: v for k, v in cluster.items() if k not in ("config", "info", "connectionState", "serverVersion")}
-    out["config"] = safe
+    out["config"] = safe_config(cluster.get("config") or {}, release)
     state = {
         "status": "Successful" if reachable else "Failed",
         "message": "" if reachable else f"Unable to connect to cluster: {unreachable_message(cluster['server'])}",
@@ -78,7 +96,7 @@ def _respond(state: State, cluster: dict[str, Any], counts: Counter[str] | None 
     if counts is None:
         counts = _app_counts(state)
     apps = counts[cluster["server"]] + counts["name:" + cluster.get("name", "")]
-    return sanitized(cluster, cluster["server"] not in state.unreachable, now(), apps)
+    return sanitized(cluster, state.release, cluster["server"] not in state.unreachable, now(), apps)
 
 
 def _all_clusters(state: State) -> list[dict[str, Any]]:

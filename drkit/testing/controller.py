@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any
 
-from drkit.testing import syncwindows
+from drkit.testing import syncwindows, versions
 from drkit.testing.clock import now
 from drkit.testing.specs import (
     CONTROLLER_FINALIZERS,
@@ -127,10 +127,11 @@ def _finish(state: State, app: dict[str, Any], op: dict[str, Any]) -> None:
     del history[:-10]
 
 
-def _auto_sync(app: dict[str, Any]) -> dict[str, Any] | None:
-    """The operation auto-sync starts, unless it already failed for these targets."""
+def _auto_sync(state: State, app: dict[str, Any]) -> dict[str, Any] | None:
+    """The operation auto-sync starts, unless it already failed for these targets (appcontroller autoSync)."""
     spec, status = app["spec"], app.get("status", {})
-    if not automated(spec) or app.get("operation") or app["metadata"].get("deletionTimestamp"):
+    armed = automated(spec, honours_enabled=state.release >= versions.AUTOMATED_ENABLED)
+    if not armed or app.get("operation") or app["metadata"].get("deletionTimestamp"):
         return None
     if status.get("sync", {}).get("status") == "Synced":
         return None
@@ -196,7 +197,7 @@ def reconcile_app(state: State, key: Key) -> None:
     if not meta.get("annotations"):
         meta.pop("annotations", None)
     _health_and_sync(state, new)
-    if (operation := _auto_sync(new)) and not _blocked(state, new):  # appcontroller autoSync
+    if (operation := _auto_sync(state, new)) and not _blocked(state, new):  # appcontroller autoSync
         new["operation"] = operation
         more = True
     status["reconciledAt"] = now()

@@ -60,6 +60,7 @@ class Gateway:
         self.authenticate = authenticate
         self.public = public  # operationIds that need no token
         self.faults = Faults()
+        self.types = gojson.Types()  # how the simulated release's Go types differ from swagger.json's
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for tests
         self.crashes: list[str] = []  # tracebacks of handler bugs; the test fixtures fail on any
         self._lock = threading.Lock()
@@ -142,7 +143,7 @@ class Gateway:
                 except ValueError as err:
                     raise GrpcError(INVALID_ARGUMENT, f"invalid character in request body: {err}") from None
                 try:
-                    req.body = gojson.decode(raw, route.body_schema)
+                    req.body = gojson.decode(raw, route.body_schema, types=self.types)
                 except gojson.DecodeError as err:
                     raise GrpcError(INVALID_ARGUMENT, str(err)) from None
             self._authenticate(route, headers, req)  # the gRPC interceptor runs after the gateway decoded the request

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -104,6 +105,17 @@ ANY_JSON = frozenset({"runtimeRawExtension", "v1JSON", "protobufAny", "intstrInt
 INLINE = {"v1alpha1SyncStrategyHook": "syncStrategyApply"}
 
 
+@dataclass(frozen=True)
+class Types:
+    """How one Argo CD release's Go types differ from the swagger.json (3.6) ones: fields they lack, extra pointers.
+
+    Both hold (swagger definition, JSON field) pairs; see versions.py for where each was read.
+    """
+
+    lacks: frozenset[tuple[str, str]] = frozenset()
+    pointers: frozenset[tuple[str, str]] = frozenset()
+
+
 class DecodeError(ValueError):
     """The body does not decode into the Go type; the gateway answers 400 InvalidArgument."""
 
@@ -118,8 +130,8 @@ def definition(name: str) -> dict[str, Any]:
     return swagger()["definitions"][name]
 
 
-def decode(value: Any, schema: dict[str, Any], where: str = "", type_name: str = "") -> Any:
-    """Return `value` as Argo CD would hold it after decoding into the type `schema` describes."""
+def decode(value: Any, schema: dict[str, Any], where: str = "", type_name: str = "", types: Types = Types()) -> Any:
+    """Return `value` as Argo CD (of the release `types` describes) would hold it after decoding into `schema`."""
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[1]
         if name in ANY_JSON:
@@ -128,16 +140,16 @@ def decode(value: Any, schema: dict[str, Any], where: str = "", type_name: str =
         if name in INLINE:
             embedded = schema["properties"][INLINE[name]]["$ref"].rsplit("/", 1)[1]
             schema = {"type": "object", "properties": definition(embedded)["properties"]}
-        return decode(value, schema, where, name)
+        return decode(value, schema, where, name, types)
     kind = schema.get("type", "object")
     if value is None:
         return None
     if kind == "object":
-        return _decode_object(value, schema, where, KEEP_EMPTY.get(type_name, frozenset()))
+        return _decode_object(value, schema, where, type_name, types)
     if kind == "array":
         if not isinstance(value, list):
             raise _mismatch(value, "array", where)
-        return [decode(item, schema.get("items", {}), where) for item in value]
+        return [decode(item, schema.get("items", {}), where, types=types) for item in value]
     if kind == "string":
         if not isinstance(value, str):
             raise _mismatch(value, "string", where)
@@ -164,13 +176,16 @@ def decode(value: Any, schema: dict[str, Any], where: str = "", type_name: str =
     return value
 
 
-def _decode_object(value: Any, schema: dict[str, Any], where: str, keep: frozenset[str]) -> dict[str, Any]:
+def _decode_object(value: Any, schema: dict[str, Any], where: str, type_name: str, types: Types) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _mismatch(value, "object", where)
+    keep = KEEP_EMPTY.get(type_name, frozenset())
     extra = schema.get("additionalProperties")
     props = schema.get("properties")
     out: dict[str, Any] = {}
     for key, item in value.items():
+        if (type_name, key) in types.lacks:
+            continue  # this release's type has no such field: encoding/json ignores it
         if props is not None and key in props:
             sub = props[key]
         elif extra is not None:
@@ -180,8 +195,9 @@ def _decode_object(value: Any, schema: dict[str, Any], where: str, keep: frozens
             continue
         else:
             continue  # encoding/json ignores unknown fields
-        decoded = decode(item, sub, f"{where}.{key}" if where else key)
-        if _is_empty(decoded) and key not in POINTER_FIELDS and key not in keep and not _is_struct(sub, decoded):
+        decoded = decode(item, sub, f"{where}.{key}" if where else key, types=types)
+        pointer = key in POINTER_FIELDS or (type_name, key) in types.pointers
+        if _is_empty(decoded) and not pointer and key not in keep and not _is_struct(sub, decoded):
             continue
         out[key] = decoded
     for key in keep - out.keys():  # a missing non-omitempty scalar decodes to its zero value and is written

@@ -9,10 +9,9 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from drkit.testing import versions
 from drkit.testing.rpc import INVALID_ARGUMENT, NOT_FOUND, GrpcError, Request
 from drkit.testing.state import State
-
-LISTED = ("url", "username", "type", "enableOCI")  # what the list returns of a template
 
 
 def _templates(state: State, store: str) -> dict[str, dict[str, Any]]:
@@ -24,7 +23,7 @@ def _list(state: State, req: Request, store: str, write: bool) -> dict[str, Any]
     with state.lock:
         chosen = [c for _, c in sorted(_templates(state, store).items()) if not write or c.get("password")]
         items = [
-            {k: c[k] for k in LISTED if c.get(k)}
+            {k: c[k] for k in versions.repocreds_listed(state.release) if c.get(k)}
             for c in chosen
             if state.allowed(req.subject, "repositories", "get", c["url"])
         ]

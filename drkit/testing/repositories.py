@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from drkit.testing import versions
 from drkit.testing.clock import now
 from drkit.testing.rpc import INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, UNIMPLEMENTED, UNKNOWN, GrpcError
 from drkit.testing.rpc import Request as Req
 from drkit.testing.state import State
 
-# Repository.Sanitized(): the only fields GET and list return (master exports `username`)
+# Repository.Sanitized(): the only fields GET and list return (`username` only on some releases: versions.py)
 SANITIZED = (
     "repo", "type", "name", "username", "insecure", "enableLfs", "enableOCI", "proxy", "noProxy", "project",
     "forceHttpBasicAuth", "inheritedCreds", "githubAppID", "githubAppInstallationID", "githubAppEnterpriseBaseUrl",
@@ -91,7 +92,8 @@ def enriched(state: State, repo: dict[str, Any]) -> dict[str, Any]:
 def sanitized(state: State, repo: dict[str, Any], attempted: str) -> dict[str, Any]:
     """A repo as GET and list show it: whitelist only, `insecure` folded, plus connectionState."""
     full = enriched(state, repo)
-    out = {k: full[k] for k in SANITIZED if full.get(k) not in (None, "", False, 0)}
+    shown = SANITIZED if versions.repo_list_username(state.release) else tuple(k for k in SANITIZED if k != "username")
+    out = {k: full[k] for k in shown if full.get(k) not in (None, "", False, 0)}
     if full.get("insecure") or full.get("insecureIgnoreHostKey") or full.get("insecureOCIForceHttp"):
         out["insecure"] = True
     failed = _unreachable(state, repo["repo"])

@@ -10,9 +10,11 @@ import time
 import uuid
 from typing import Any
 
+from drkit.testing import versions
 from drkit.testing.auth import mint_token
 from drkit.testing.rpc import INVALID_ARGUMENT, NOT_FOUND, UNAUTHENTICATED, UNKNOWN, GrpcError, Request, Response
 from drkit.testing.state import State
+from drkit.testing.versions import Release
 
 LOGIN_TTL = 24 * 3600  # a login token's lifetime, as Argo CD's default session duration
 RESOURCES = frozenset(
@@ -34,13 +36,13 @@ def user_of(subject: str) -> str:
     return subject if subject.startswith("proj:") else subject.split(":", 1)[0]
 
 
-def version_info(version: str) -> dict[str, str]:
-    """What `/api/version` returns to a logged-in caller."""
+def version_info(release: Release) -> dict[str, str]:
+    """What `/api/version` returns to a logged-in caller (`server/version/version.go`)."""
     return {
-        "Version": version,
+        "Version": release.build(),
         "BuildDate": "2026-08-12T00:00:00Z",
-        "GitCommit": "961ee40cc3" + "0" * 30,
-        "GitTag": version.split("+", 1)[0],
+        "GitCommit": release.commit(),
+        "GitTag": str(release),
         "GitTreeState": "clean",
         "GoVersion": "go1.24.6",
         "Compiler": "gc",
@@ -59,7 +61,7 @@ def settings(state: State, logged_in: bool) -> dict[str, Any]:
         "appLabelKey": "app.kubernetes.io/instance",
         "googleAnalytics": {"anonymizeUsers": True},
         "kustomizeVersions": [],
-        "trackingMethod": "annotation",
+        "trackingMethod": versions.settings_tracking_method(state.release, state.tracking_method),
         "installationID": "",
         "execEnabled": False,
         "appsInAnyNamespaceEnabled": bool(state.app_namespaces),
@@ -104,7 +106,7 @@ def userinfo(state: State, req: Request) -> dict[str, Any]:
 
 
 def version(state: State, req: Request) -> dict[str, Any]:
-    info = version_info(state.version)
+    info = version_info(state.release)
     return info if req.subject else {"Version": info["Version"]}
 
 

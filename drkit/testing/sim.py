@@ -23,12 +23,14 @@ from drkit.testing import (
     certificates,
     clusters,
     controller,
+    gojson,
     gpgkeys,
     projects,
     repocreds,
     repositories,
     seed,
     session,
+    versions,
 )
 from drkit.testing.gateway import Gateway, serve
 from drkit.testing.state import State
@@ -46,6 +48,7 @@ HANDLERS = {
     **certificates.HANDLERS,
     **gpgkeys.HANDLERS,
 }
+WRITE_CREDENTIAL_PATHS = ("/api/v1/write-repositories", "/api/v1/write-repocreds")
 # Argo CD's session service overrides auth for every method, so logout needs no valid token either
 PUBLIC_OPERATIONS = {
     "VersionService_Version",
@@ -70,17 +73,25 @@ class Simulator(State):
         admin_password: str = "password",
         namespace: str = "argocd",
         app_namespaces: tuple[str, ...] = (),
-        version: str = "v3.5.1+sim",
+        argocd_version: str = "3.6",
+        tracking_method: str = "",
         controller: bool = True,
         reconcile_seconds: float = 0.02,
         appset_seconds: float = 0.0,
     ) -> None:
         super().__init__(
-            namespace=namespace, app_namespaces=app_namespaces, admin_password=admin_password, version=version
+            namespace=namespace,
+            app_namespaces=app_namespaces,
+            admin_password=admin_password,
+            argocd_version=argocd_version,
+            tracking_method=tracking_method,
         )
         self.reconcile_seconds = reconcile_seconds
         self.appset_seconds = appset_seconds  # how much later the ApplicationSet controller generates (see controller)
         self.gateway = Gateway(self.authenticate, PUBLIC_OPERATIONS)
+        self.gateway.types = gojson.Types(versions.lacks(self.release), versions.pointers(self.release))
+        if self.release < versions.WRITE_CREDENTIALS:
+            self.gateway.routes = [r for r in self.gateway.routes if not r.template.startswith(WRITE_CREDENTIAL_PATHS)]
         self.gateway.register({op: functools.partial(handler, self) for op, handler in HANDLERS.items()})
         if token and len(token.split(".")) != 3:
             raise ValueError("the simulator's --token must look like a JWT (three dot-separated parts)")
@@ -140,6 +151,15 @@ class Simulator(State):
         seed.load(self, document)
 
 
+def _release(text: str) -> str:
+    """An --argocd-version the simulator models (argparse turns the ValueError into a usage error)."""
+    try:
+        versions.Release.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m drkit.testing.sim",
@@ -155,13 +175,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--appset-seconds", type=float, default=0.0, help="the ApplicationSet controller generates this much later"
     )
+    parser.add_argument(
+        "--argocd-version",
+        default="3.6",
+        type=_release,
+        help="behave as this Argo CD release: 2.10 to 3.6, with a patch where it matters (3.1.1) [default: 3.6]",
+    )
+    parser.add_argument(
+        "--tracking-method",
+        default="",
+        choices=("", "label", "annotation", "annotation+label"),
+        help="argocd-cm application.resourceTrackingMethod [default: unset, the release's default]",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...] to run against it")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if args.token is not None and len(args.token.split(".")) != 3:
         parser.error("--token must look like a JWT: three dot-separated parts, such as README.md's DEMO token")
-    namespaces = tuple(args.app_namespace)
-    sim = Simulator(token=args.token, app_namespaces=namespaces, appset_seconds=args.appset_seconds)
+    sim = Simulator(
+        token=args.token,
+        app_namespaces=tuple(args.app_namespace),
+        appset_seconds=args.appset_seconds,
+        argocd_version=args.argocd_version,
+        tracking_method=args.tracking_method,
+    )
     if args.seed:
         sim.seed(seed.read(args.seed))
     sim.start(args.port if args.port is not None else (0 if command else 8080))

@@ -23,10 +23,23 @@ COMPARED_META = ("labels", "annotations", "finalizers")
 
 
 def sources_of(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    """The app's sources: a non-empty `sources` wins over `source` (HasMultipleSources)."""
+    """The app's sources (`GetSources`): a hydrator's sync source, else a non-empty `sources`, else `source`."""
+    if spec.get("sourceHydrator"):
+        return [sync_source(spec["sourceHydrator"])]
     if spec.get("sources"):
         return spec["sources"]
     return [spec["source"]] if spec.get("source") else []
+
+
+def sync_source(hydrator: dict[str, Any]) -> dict[str, Any]:
+    """`SourceHydrator.GetSyncSource`: the dry repo (unless the sync source names one), sync path and branch."""
+    dry, sync = hydrator.get("drySource") or {}, hydrator.get("syncSource") or {}
+    source = {
+        "repoURL": sync.get("repoURL") or dry.get("repoURL", ""),
+        "path": sync.get("path", ""),
+        "targetRevision": sync.get("targetBranch", ""),
+    }
+    return {k: v for k, v in source.items() if v}
 
 
 def targets(spec: dict[str, Any]) -> list[str]:
@@ -48,7 +61,8 @@ def automated(spec: dict[str, Any], honours_enabled: bool = True) -> bool:
     """Auto-sync is armed: `syncPolicy.automated` is present and, where the version reads it, not `enabled: false`.
 
     Before v3.1.0 there is no `enabled` field: the controller arms any non-nil `automated` (v3.0.0
-    `controller/appcontroller.go` `autoSync` checks only `app.Spec.SyncPolicy.Automated == nil`).
+    `controller/appcontroller.go` `autoSync` checks only `app.Spec.SyncPolicy.Automated == nil`; v3.1.0 calls
+    `IsAutomatedSyncEnabled`).
     """
     auto = (spec.get("syncPolicy") or {}).get("automated")
     if auto is None:

@@ -19,6 +19,7 @@ from drkit.testing import specs
 from drkit.testing.clock import now, timestamp
 from drkit.testing.known_hosts import DEFAULT_KNOWN_HOSTS
 from drkit.testing.rpc import NOT_FOUND, PERMISSION_DENIED, GrpcError, Request
+from drkit.testing.versions import Release
 from drkit.testing.watch import Journal
 
 DEFAULT_PROJECT_SPEC = {
@@ -38,10 +39,12 @@ class State:
         namespace: str = "argocd",
         app_namespaces: tuple[str, ...] = (),
         admin_password: str = "password",
-        version: str = "v3.5.1+sim",
+        argocd_version: str = "3.6",
+        tracking_method: str = "",
     ) -> None:
         self.namespace = namespace
-        self.version = version  # what /api/version answers
+        self.release = Release.parse(argocd_version)  # which Argo CD release this instance behaves as
+        self.tracking_method = tracking_method  # argocd-cm `application.resourceTrackingMethod`, "" when unset
         self.app_namespaces = list(app_namespaces)
         self.secret_key = secrets.token_bytes(32)  # a fresh install's server.secretkey
         self.users = {"admin": admin_password}
@@ -67,6 +70,11 @@ class State:
         self.unreachable: set[str] = set()  # repo URLs and cluster servers whose connection test fails
         self.unhealthy: set[str] = set()  # app names the controller never makes Healthy
         self.pending: set[tuple[str, Key]] = set()  # controller work: (kind 'app'|'appset', key)
+
+    @property
+    def version(self) -> str:
+        """What `/api/version` answers as `Version`, e.g. `v3.6.0+37ee009`."""
+        return self.release.build()
 
     def initialize(self) -> None:
         """What a fresh install holds: project `default` and the default SSH known hosts (API-NOTES §3)."""
