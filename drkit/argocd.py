@@ -16,6 +16,7 @@ from requests.adapters import HTTPAdapter
 
 from drkit import __version__
 from drkit.errors import ApiError, AuthError, ConfigError, ConnectionFailed, NotFound, PermissionDenied
+from drkit.kinds import KINDS
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -105,6 +106,28 @@ class Client:
     def items(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """A list endpoint's items; `null` or a missing `items` is an empty list (API-NOTES §1.4)."""
         return (self.get(path, params) or {}).get("items") or []
+
+    def list(self, kind: str) -> list[dict[str, Any]]:
+        """Every object of one kind, as the list endpoint returns it."""
+        return self.items(KINDS[kind].path)
+
+    def get_object(self, kind: str, name: str, params: dict[str, Any] | None = None, **options: Any) -> Any:
+        """One object of a kind by its name or URL (`<path>/<name>`)."""
+        return self.get(KINDS[kind].object_path(name), params, **options)
+
+    def write(self, kind: str, body: dict[str, Any], *, update: bool = False) -> Any:
+        """Create (or, with `update`, replace) one object with the endpoint, query and body wrapping of its kind."""
+        row = KINDS[kind]
+        how = row.write
+        payload: Any = body
+        if how.wrap:
+            payload = {how.wrap: body, "upsert": True}
+        elif how.items:
+            payload = {"items": [body]}
+        params = dict(how.params) or None
+        if update and how.replace_by_name:
+            return self.put(row.object_path(body["metadata"]["name"]), payload, params)
+        return self.post(row.path, payload, params)
 
     def version(self) -> str:
         """The server's Argo CD version, e.g. `v3.5.1+abc`, or "" when it hides it."""

@@ -21,7 +21,7 @@ import yaml
 from drkit import __version__, schema
 from drkit.argocd import Client
 from drkit.errors import ApiError, BackupNotFound, ConfigError, IntegrityError, ObjectNotFound
-from drkit.kinds import KINDS, RESTORE_ORDER, is_default_in_cluster, normalize
+from drkit.kinds import KINDS, RESTORE_ORDER, normalize
 from drkit.store import Store
 
 MANIFEST = "manifest.yaml"
@@ -91,13 +91,12 @@ class ExportResult:
 
 
 def fetch(client: Client, kind: str, pool: ThreadPoolExecutor) -> list[dict[str, Any]]:
-    """Every object of one kind, as the API returns it (GPG keys with their key data)."""
-    items = client.items(KINDS[kind].list_path)
-    if kind == "gpgkeys":
-        return list(pool.map(lambda k: client.get(f"/api/v1/gpgkeys/{k['keyID']}"), items))
-    if kind == "clusters":
-        return [c for c in items if not is_default_in_cluster(c)]
-    return items
+    """Every object of one kind, as the API returns it: read one by one where the list omits data (GPG keys)."""
+    row = KINDS[kind]
+    items = client.list(kind)
+    if row.read_each:
+        items = list(pool.map(lambda item: client.get_object(kind, row.identity(item)), items))
+    return [item for item in items if row.builtin is None or not row.builtin(item)]
 
 
 def snapshot(client: Client, kinds: Iterable[str], pool: ThreadPoolExecutor) -> tuple[dict[str, bytes], list[str]]:

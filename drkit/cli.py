@@ -453,25 +453,9 @@ def diff(
     source = open_store(store)
     name = instance_name(instance, server, auth["plaintext"], source)
     loaded = backup.load(source, name, backup_id, options.kinds, require=options.kinds)
-    the_plan = restoring.diff(make_client(server, **auth), loaded, options)
-    drift = [s for s in the_plan.steps if s.action in ("create", "update")]
-    document = {
-        "backup_id": loaded.backup_id,
-        "in_sync": not drift and not the_plan.extra,
-        "objects": [
-            {"kind": s.kind, "name": s.name, "action": s.action, "diff": s.changes, "reason": s.reason}
-            for s in the_plan.steps
-        ],
-        "extra": the_plan.extra,
-    }
-    lines = [f"backup {loaded.backup_id} against {server}:"]
-    for s in drift:
-        what = "missing on the target" if s.action == "create" else "differs: " + ", ".join(s.changes)
-        lines.append(f"  {s.kind} {s.name}: {what}")
-    lines += [f"  {e}: on the target, not in the backup" for e in the_plan.extra]
-    lines.append("in sync" if document["in_sync"] else f"{len(drift) + len(the_plan.extra)} difference(s)")
-    emit(output, document, lines)
-    sys.exit(EXIT_OK if document["in_sync"] else EXIT_PARTIAL)
+    report = restoring.diff(make_client(server, **auth), loaded, options)
+    emit(output, report.to_json(), report.lines())
+    sys.exit(report.exit_code)
 
 
 @main.command()

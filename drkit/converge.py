@@ -25,12 +25,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Protocol
-from urllib.parse import quote
 
 from drkit.errors import ApiError, AuthError, ConnectionFailed
+from drkit.kinds import KINDS
 
-APPS = "/api/v1/applications"
-APPSETS = "/api/v1/applicationsets"
+APPS = KINDS["applications"]
 SYNCED, HEALTHY = "Synced", "Healthy"
 FAILED_PHASES = frozenset({"Failed", "Error"})
 IN_PROGRESS = "another operation is already in progress"
@@ -166,7 +165,7 @@ def rearm_appsets(client: Any, appsets: Sequence[dict[str, Any]]) -> list[AppRes
             meta.pop(field, None)
         result = AppResult(meta.get("name", ""), meta.get("namespace", ""), "", "", "", kind="applicationsets")
         try:
-            client.post(APPSETS, body, {"upsert": "true"})
+            client.write("applicationsets", body)
             result.rearmed, result.outcome = True, "rearmed"
         except AuthError:
             raise
@@ -257,7 +256,7 @@ class _Run:
             self.sleep(min(next(pace), left))
 
     def _get(self, target: Target, **params: str) -> dict[str, Any]:
-        return self.client.get(f"{APPS}/{quote(target.name, safe='')}", {"appNamespace": target.namespace, **params})
+        return self.client.get(APPS.object_path(target.name), {"appNamespace": target.namespace, **params})
 
     def _refresh(self, target: Target) -> str:
         """Hard-refresh, bounded by the time left (it blocks until the controller reconciles); "" or a note."""
@@ -265,7 +264,7 @@ class _Run:
         if left <= 0:
             return "not refreshed: --timeout reached"
         attempts = int(getattr(self.client, "retries", 0) or 0) + 1  # the client retries timeouts itself
-        path = f"{APPS}/{quote(target.name, safe='')}"
+        path = APPS.object_path(target.name)
         try:
             self.client.get(
                 path, {"refresh": "hard", "appNamespace": target.namespace}, timeout=max(0.05, left / attempts)
@@ -284,7 +283,7 @@ class _Run:
         """Ask for a sync; (the app, True), or (None, False) when another operation is in progress."""
         body = {"appNamespace": target.namespace, "prune": bool(self.options.prune)}
         try:
-            return self.client.post(f"{APPS}/{quote(target.name, safe='')}/sync", body), True
+            return self.client.post(APPS.object_path(target.name, "sync"), body), True
         except ApiError as err:
             if err.status == 400 and IN_PROGRESS in (err.api_message or ""):
                 return None, False
@@ -336,7 +335,7 @@ class _Run:
             if live.get("spec") != target.rearm_spec:
                 meta = {k: v for k, v in (live.get("metadata") or {}).items() if k in REARM_METADATA}
                 body = {"metadata": meta, "spec": target.rearm_spec}
-                self.client.put(f"{APPS}/{quote(target.name, safe='')}", body, {"validate": "false"})
+                self.client.write("applications", body, update=True)
         except AuthError:
             raise
         except ApiError as err:

@@ -23,7 +23,7 @@ import yaml
 from drkit import certificates as certs
 from drkit.certificates import CERTIFICATE_FIELDS, Certificate, is_base64  # noqa: F401 (re-exported)
 from drkit.errors import CredentialError
-from drkit.kinds import normalize_repo_url, normalize_server, same_url  # noqa: F401 (re-exported)
+from drkit.kinds import KINDS, normalize_repo_url, normalize_server, same_url  # noqa: F401 (re-exported)
 
 SECTIONS = ("repositories", "repocreds", "clusters", "certificates")
 STR, SECRET, INT, BOOL, B64, SECRET_LIST, SECRET_MAP = "str", "secret", "int", "bool", "b64", "list", "map"
@@ -104,6 +104,10 @@ class Credentials:
             self._used.add((section, key))
         return copy.deepcopy(self._sections[section][key])
 
+    def lookup(self, section: str, key: str) -> dict[str, Any] | None:
+        """The entry of `section` (repositories, repocreds, clusters) for a URL or server, matched as Argo CD does."""
+        return self._lookup(section, key)
+
     def for_repository(self, url: str) -> dict[str, Any] | None:
         """The entry for a repository URL, matched as Argo CD does (case-insensitive, optional `.git`, ssh forms)."""
         return self._lookup("repositories", url)
@@ -128,9 +132,10 @@ class Credentials:
         fields = self._lookup(kind, identity)
         if fields is None:
             return merged
-        if kind == "clusters" and not isinstance(merged.get("config"), dict):
-            merged["config"] = {}
-        _merge(merged["config"] if kind == "clusters" else merged, _reveal(fields))
+        under = KINDS[kind].secrets_under
+        if under and not isinstance(merged.get(under), dict):
+            merged[under] = {}
+        _merge(merged[under] if under else merged, _reveal(fields))
         return merged
 
     def unused(self) -> list[str]:

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drkit.errors import ConfigError
-from drkit.kinds import RESTORE_ORDER, generated_by, has_repo_prefix, normalize_repo_url, normalize_server, same_url
+from drkit.kinds import KINDS, normalize_repo_url, normalize_server
+from drkit.refs import Index, Ref, closure, kinds_to_read, refs
+from drkit.shapes import sources_of  # noqa: F401 (re-exported)
 
 Objects = dict[str, list[dict[str, Any]]]
 
@@ -246,74 +248,29 @@ def select(objects: Objects, options: Any) -> Objects:
     closure_only = set(chosen) - set(options.kinds)
     if not filtered and not closure_only:
         return chosen
-    apps = [a for a in chosen.get("applications", []) if _app_selected(a, options)]
-    owners = {generated_by(a) for a in apps}
-    appsets = [s for s in chosen.get("applicationsets", []) if _appset_selected(s, options, owners)]
-    specs = [a.get("spec", {}) for a in apps] + [s.get("spec", {}).get("template", {}).get("spec", {}) for s in appsets]
-    projects = set(options.projects) | {s.get("project") or "default" for s in specs}
-    dests = [s.get("destination", {}) for s in specs]
-    servers = {normalize_server(d["server"]) for d in dests if d.get("server")}
-    names = {d["name"] for d in dests if d.get("name")}
-    repos = [src["repoURL"] for s in specs for src in sources_of(s) if src.get("repoURL")]
-    out: Objects = {k: [] for k in chosen}
+    depended_on = {d for k in chosen for d in KINDS[k].depends_on}
+    index = Index(chosen)
+    asked = {id(d) for p in options.projects for d in index.find(Ref("projects", "name", p, f"project {p!r}"))}
+    roots: Objects = {}
     for kind, docs in chosen.items():
-        if not filtered and kind not in closure_only:
-            out[kind] = docs
-        elif kind == "applications":
-            out[kind] = apps
-        elif kind == "applicationsets":
-            out[kind] = appsets
-        elif kind == "projects":
-            out[kind] = [p for p in docs if p["metadata"]["name"] in projects]
-        elif kind == "clusters":
-            out[kind] = [c for c in docs if normalize_server(c["server"]) in servers or c.get("name") in names]
-        elif kind == "repositories":
-            out[kind] = [r for r in docs if any(same_url(r["repo"], u) for u in repos)]
-        elif kind == "repocreds":
-            out[kind] = [c for c in docs if any(has_repo_prefix(c["url"], u) for u in repos)]
+        if kind in closure_only:
+            roots[kind] = []
+        elif not filtered or not ("projects" in KINDS[kind].depends_on or kind in depended_on):
+            roots[kind] = docs  # certificates and GPG keys: all of them when the kinds ask for them
+        elif "projects" in KINDS[kind].depends_on:
+            roots[kind] = [d for d in docs if _selected(kind, d, options)]  # what --app and --project choose
         else:
-            out[kind] = docs  # certificates and GPG keys: all of them when the kinds ask for them
-    return out
+            roots[kind] = [d for d in docs if id(d) in asked]  # what others need, and projects --project names
+    needed = closure(chosen, roots)
+    keep = {id(d) for docs in list(roots.values()) + list(needed.values()) for d in docs}
+    return {k: [d for d in docs if id(d) in keep] for k, docs in chosen.items()}
 
 
-def _app_selected(app: dict[str, Any], options: Any) -> bool:
-    meta = app.get("metadata", {})
-    qualified = f"{meta.get('namespace', '')}/{meta['name']}"
-    if options.apps and not any(
-        fnmatch.fnmatchcase(meta["name"], g) or fnmatch.fnmatchcase(qualified, g) for g in options.apps
-    ):
+def _selected(kind: str, doc: dict[str, Any], options: Any) -> bool:
+    """An application or ApplicationSet that `--app` (name or ns/name glob) and `--project` choose."""
+    meta = doc.get("metadata", {})
+    names = (meta["name"], f"{meta.get('namespace', '')}/{meta['name']}")
+    if options.apps and not any(fnmatch.fnmatchcase(n, g) for n in names for g in options.apps):
         return False
-    return not options.projects or (app.get("spec", {}).get("project") or "default") in options.projects
-
-
-def _appset_selected(appset: dict[str, Any], options: Any, owners: set[str | None]) -> bool:
-    name = appset["metadata"]["name"]
-    if options.apps and name not in owners and not any(fnmatch.fnmatchcase(name, g) for g in options.apps):
-        return False
-    project = appset.get("spec", {}).get("template", {}).get("spec", {}).get("project") or "default"
-    return not options.projects or project in options.projects
-
-
-def sources_of(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every source of an app spec: `source`, `sources[]` and the hydrator's dry source."""
-    found = list(spec.get("sources") or [])
-    if spec.get("source"):
-        found.append(spec["source"])
-    dry = (spec.get("sourceHydrator") or {}).get("drySource")
-    return found + ([dry] if dry else [])
-
-
-# What applications and ApplicationSets may pull in by dependency closure (--kinds applications still
-# restores the project, cluster and repositories an application needs when the target lacks them).
-CLOSURE_KINDS = {
-    "applications": ("projects", "clusters", "repositories", "repocreds"),
-    "applicationsets": ("projects",),
-}
-
-
-def kinds_to_read(kinds: tuple[str, ...]) -> tuple[str, ...]:
-    """The kinds asked for plus those their dependency closure may need, in restore order."""
-    wanted = set(kinds)
-    for kind in kinds:
-        wanted.update(CLOSURE_KINDS.get(kind, ()))
-    return tuple(k for k in RESTORE_ORDER if k in wanted)
+    projects = [r.value for r in refs(kind, doc) if r.kind == "projects"]
+    return not options.projects or any(p in options.projects for p in projects)

@@ -58,6 +58,9 @@ class Recording:
     def put(self, path: str, body: Any, params: dict[str, Any] | None = None) -> Any:
         return self.client.put(path, body, params)
 
+    def write(self, kind: str, body: Any, *, update: bool = False) -> Any:
+        return self.client.write(kind, body, update=update)
+
     def post(self, path: str, body: Any, params: dict[str, Any] | None = None) -> Any:
         if path.endswith("/sync"):
             name = path.split("/")[-2]

@@ -144,8 +144,12 @@ def test_cluster_401_is_that_cluster_failing(source: Backup, target: Simulator) 
     report = restore(client_of(target), source, None, RestoreOptions(sync=False))
     failed = by_name(report)[("clusters", "https://prod.k8s.example.com:6443")]
     assert failed.action == "fail" and "not from drkit's token" in failed.error
-    skipped = [o for o in report.objects if o.action == "skip" and o.reason and "depends on cluster" in o.reason]
-    assert skipped and all(o.kind == "applications" for o in skipped)
+    skipped = [o for o in report.objects if o.blocked_by]
+    assert skipped and all(o.kind == "applications" and o.action == "skip" for o in skipped)
+    assert "cluster https://prod.k8s.example.com:6443" in {o.blocked_by for o in skipped}
+    assert all(o.blocked_by.startswith("cluster https://") for o in skipped)  # every cluster create was refused
+    assert all(o.reason == f"depends on {o.blocked_by}, which was not restored" for o in skipped)
+    assert all(o.to_json()["blocked_by"] == o.blocked_by for o in skipped)
     assert by_name(report)[("applications", "argocd/root-apps")].action == "create"  # in-cluster
 
 
