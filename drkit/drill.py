@@ -119,7 +119,7 @@ def drill(
         report = restore(client, loaded, credentials, options, converge=timed_converge if converge else None)
         phases["apply"] = clock() - mark - phases["converge"]
         readback = diff(client, loaded, options)
-    compared = [s for s in readback.steps if s.action != "skip"]
+    compared = [s for s in readback.plan.steps if s.action != "skip"]
     differences = [f"{s.kind} {s.name}: " + _what(s.action, s.changes) for s in compared if s.action != "unchanged"]
     apps = [r for r in report.converged if getattr(r, "kind", "applications") == "applications"]
     counts = {
@@ -127,7 +127,7 @@ def drill(
         "identical": sum(1 for s in compared if s.action == "unchanged"),
         "failed": sum(1 for o in report.objects if o.action == "fail"),
         "compared": len(compared),
-        "skipped": len(readback.steps) - len(compared),
+        "skipped": len(readback.plan.steps) - len(compared),
     }
     return DrillResult(
         drill_id=backup.new_backup_id(started),

@@ -17,7 +17,7 @@ from drkit.kinds import KINDS, RESTORE_ORDER, generated_by, normalize
 from drkit.plan import Plan, Step, plan
 from drkit.refs import MAY_USE, Index, kinds_to_read, refs  # noqa: F401 (kinds_to_read: for the CLI)
 from drkit.remap import remap, select
-from drkit.report import DiffReport, Outcome, RestoreReport, not_in_backup
+from drkit.report import ACTIONS, DiffReport, Outcome, RestoreReport, not_in_backup  # noqa: F401 (ACTIONS: for the CLI)
 
 __all__ = ["AppTarget", "Outcome", "Plan", "RestoreOptions", "RestoreReport", "apply", "diff", "restore", "select"]
 
