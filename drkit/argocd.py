@@ -17,6 +17,7 @@ from requests.adapters import HTTPAdapter
 from drkit import __version__
 from drkit.errors import ApiError, AuthError, ConfigError, ConnectionFailed, NotFound, PermissionDenied
 from drkit.kinds import KINDS
+from drkit.versions import Version, parse_version
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
@@ -130,8 +131,12 @@ class Client:
         return self.post(row.path, payload, params)
 
     def version(self) -> str:
-        """The server's Argo CD version, e.g. `v3.5.1+abc`, or "" when it hides it."""
+        """The server's Argo CD version, e.g. `v3.5.1+abc`, or "" when it hides it (answered without auth)."""
         return self.get("/api/version").get("Version", "")
+
+    def release(self) -> Version | None:
+        """The server's Argo CD release as (major, minor, patch), for `versions.dropped`; None when unknown."""
+        return parse_version(self.version())
 
     # the one place a request is made -------------------------------------------------------------------
 

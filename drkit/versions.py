@@ -65,7 +65,94 @@ def _v(text: str) -> Version:
     return (major, minor, patch)
 
 
-FACTS: tuple[Fact, ...] = ()
+def _app(path: str, since: str, effect: str, struct: str, note: str = "") -> tuple[Fact, ...]:
+    """An Application spec field, also in every ApplicationSet template (`**` finds both)."""
+    return (Fact(_APP_AND_TEMPLATE, path, _v(since), effect, f"v{since} {TYPES} {struct}", note=note),)
+
+
+def _sources(field: str, since: str, effect: str) -> tuple[Fact, ...]:
+    """A field of ApplicationSource, in `source` and in each of `sources[]`."""
+    return _app(f"**.source.{field}", since, effect, "ApplicationSource") + _app(
+        f"**.sources[].{field}", since, effect, "ApplicationSource"
+    )
+
+
+def _set(path: str, since: str, effect: str, struct: str) -> Fact:
+    return Fact(_SET, path, _v(since), effect, f"v{since} {APPSET_TYPES} {struct}")
+
+
+def _project(path: str, since: str, effect: str, struct: str) -> Fact:
+    return Fact(_PROJECT, path, _v(since), effect, f"v{since} {TYPES} {struct}")  # AppProjectSpec is in types.go
+
+
+def _repo(kinds: tuple[str, ...], field: str, since: str, effect: str) -> Fact:
+    structs = "Repository and RepoCreds" if len(kinds) == 2 else "Repository"
+    return Fact(kinds, field, _v(since), effect, f"v{since} {REPO_TYPES} {structs}")
+
+
+def _cluster(path: str, since: str, effect: str, struct: str) -> Fact:
+    return Fact(_CLUSTER, path, _v(since), effect, f"v{since} {TYPES} {struct}")
+
+
+# Each row was checked at its tag in Argo CD's source: present there (and at every later release tag through
+# v3.5.1), absent at every tag before it from v2.10.0 (the struct's JSON tags, `git show <tag>:<file>`).
+FACTS: tuple[Fact, ...] = (
+    # Application spec (and ApplicationSet template): sync policy and rendering
+    *_app("**.syncPolicy.automated.enabled", "3.1.0", SYNC_POLICY, "SyncPolicyAutomated",
+          note="v3.0.0's controller syncs any app that has `automated`: sent disarmed, it arrives armed"),
+    *_app("**.syncPolicy.retry.refresh", "3.2.0", SYNC_POLICY, "RetryStrategy"),
+    *_app("**.sourceHydrator", "2.14.0", RENDERING, "ApplicationSpec",
+          note="v2.13 refuses the create: without it the spec has no source (v2.13.0 util/argo/argo.go)"),
+    *(f for name in ("helm", "kustomize", "directory", "plugin")
+      for f in _app(f"**.drySource.{name}", "3.3.0", RENDERING, "DrySource")),
+    *_sources("name", "2.14.0", COSMETIC),
+    *_sources("tagPrefix", "3.5.0", RENDERING),
+    *(f for name in ("namespace", "kubeVersion", "apiVersions")
+      for f in _app(f"**.helm.{name}", "2.13.0", RENDERING, "ApplicationSourceHelm")),
+    *(f for name in ("skipTests", "skipSchemaValidation")
+      for f in _app(f"**.helm.{name}", "2.14.0", RENDERING, "ApplicationSourceHelm")),
+    *_app("**.kustomize.labelWithoutSelector", "2.11.0", RENDERING, "ApplicationSourceKustomize"),
+    *(f for name in ("kubeVersion", "apiVersions")
+      for f in _app(f"**.kustomize.{name}", "2.13.0", RENDERING, "ApplicationSourceKustomize")),
+    *(f for name in ("ignoreMissingComponents", "labelIncludeTemplates")
+      for f in _app(f"**.kustomize.{name}", "3.0.0", RENDERING, "ApplicationSourceKustomize")),
+    # ApplicationSet generators and strategy (generators nest in matrix and merge: `**`)
+    _set("**.git.files[].exclude", "3.1.0", GENERATOR_SELECTION, "GitFileGeneratorItem"),
+    _set("**.clusters.flatList", "2.14.0", GENERATOR_SELECTION, "ClusterGenerator"),
+    _set("**.pullRequest.values", "3.0.0", GENERATOR_SELECTION, "PullRequestGenerator"),
+    _set("**.pullRequest.continueOnRepoNotFoundError", "3.2.0", GENERATOR_SELECTION, "PullRequestGenerator"),
+    _set("**.pullRequest.filters[].titleMatch", "3.2.0", GENERATOR_SELECTION, "PullRequestGeneratorFilter"),
+    _set("spec.strategy.deletionOrder", "3.2.0", SYNC_POLICY, "ApplicationSetStrategy"),
+    _set("**.scmProvider.github.excludeArchivedRepos", "3.5.0", GENERATOR_SELECTION, "SCMProviderGeneratorGithub"),
+    _set("**.scmProvider.gitea.excludeArchivedRepos", "3.5.0", GENERATOR_SELECTION, "SCMProviderGeneratorGitea"),
+    _set("**.scmProvider.gitlab.includeArchivedRepos", "3.5.0", GENERATOR_SELECTION, "SCMProviderGeneratorGitlab"),
+    # AppProject
+    _project("spec.clusterResourceWhitelist[].name", "3.3.0", PROJECT_RESTRICTIONS, "ClusterResourceRestrictionItem"),
+    _project("spec.clusterResourceBlacklist[].name", "3.3.0", PROJECT_RESTRICTIONS, "ClusterResourceRestrictionItem"),
+    _project("spec.sourceIntegrity", "3.5.0", PROJECT_RESTRICTIONS, "AppProjectSpec"),
+    _project("spec.destinationServiceAccounts", "2.13.0", PROJECT_RESTRICTIONS, "AppProjectSpec"),
+    _project("spec.syncWindows[].andOperator", "3.0.0", PROJECT_RESTRICTIONS, "SyncWindow"),
+    _project("spec.syncWindows[].description", "3.1.0", COSMETIC, "SyncWindow"),
+    _project("spec.syncWindows[].syncOverrun", "3.5.0", PROJECT_RESTRICTIONS, "SyncWindow"),
+    # Repositories and credential templates
+    _repo(_REPO_AND_CREDS, "noProxy", "2.13.0", CREDENTIALS),
+    _repo(_REPO_AND_CREDS, "bearerToken", "3.0.0", CREDENTIALS),
+    _repo(_REPO_AND_CREDS, "useAzureWorkloadIdentity", "3.0.0", CREDENTIALS),
+    _repo(_REPO_AND_CREDS, "insecureOCIForceHttp", "3.1.0", CREDENTIALS),
+    Fact(_REPO, "type", _v("3.1.0"), RENDERING, "v3.1.0 util/db/repository.go; v3.0.0 reposerver/repository/"
+         "repository.go TestRepository has no oci check", value="oci",
+         note="not dropped: a global repository's create fails, a project-scoped one is stored unusable"),
+    _repo(_REPO, "depth", "3.3.0", COSMETIC),
+    *(_repo(_REPO_AND_CREDS, name, "3.5.0", CREDENTIALS)
+      for name in ("azureServicePrincipalClientId", "azureServicePrincipalClientSecret",
+                   "azureServicePrincipalTenantId", "azureActiveDirectoryEndpoint")),
+    _repo(_REPO, "webhookManifestCacheWarmDisabled", "3.5.0", COSMETIC),
+    # Clusters
+    _cluster("config.proxyUrl", "2.14.0", CREDENTIALS, "ClusterConfig"),
+    _cluster("config.disableCompression", "2.14.0", COSMETIC, "ClusterConfig"),
+    _cluster("config.awsAuthConfig.profile", "2.11.0", CREDENTIALS, "AWSAuthConfig"),
+    _cluster("config.execProviderConfig.provideClusterInfo", "3.5.0", CREDENTIALS, "ExecProviderConfig"),
+)  # fmt: skip
 
 
 def parse_version(text: str) -> Version | None:

@@ -219,3 +219,12 @@ def test_login_with_a_wrong_password_is_an_auth_error(sim: Simulator) -> None:
     with pytest.raises(ApiError) as caught:
         Client.login(sim.url, "admin", "not-the-password")
     assert caught.value.status in (401, 403) and "not-the-password" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("simulated", "release"), [("3.0.14", (3, 0, 14)), ("2.14", (2, 14, 21)), ("3.6", (3, 6, 0))])
+def test_the_target_release_is_read_without_a_token(simulated: str, release: tuple[int, int, int]) -> None:
+    """`GET /api/version` answers without auth on every version (VERSIONS.md, server/version/version.go)."""
+    with Simulator(argocd_version=simulated) as sim:
+        anonymous = Client(sim.url, "")
+        assert anonymous.release() == release
+        assert anonymous.version().startswith(f"v{'.'.join(map(str, release))}+")
