@@ -178,6 +178,15 @@ def emit(output: str, document: Any, lines: list[str]) -> None:
             click.echo(line)
 
 
+def load_credentials(path: str | None) -> Any:
+    """The resolved credentials file, or None; every entry is resolved now, before anything is written."""
+    if not path:
+        return None
+    from drkit import credentials, secretsmanager
+
+    return credentials.load(path, env=dict(os.environ), fetch_secret=secretsmanager.fetcher())
+
+
 def kinds_option(text: str | None) -> tuple[str, ...]:
     try:
         return parse_kinds(text)
@@ -259,16 +268,11 @@ def list_(store: str, instance: str | None, server: str | None, plaintext: bool,
     source = open_store(store)
     name = instance_name(instance, server, plaintext, source)
     if drills:
-        from drkit.drill import list_drills
+        from drkit.drill import list_drills, table
 
         records = list_drills(source, name)
-        lines = [f"{'DRILL':<26} {'BACKUP':<26} {'RECOVERY':>9} IDENTICAL  EXIT"]
-        for r in records:
-            identical = f"{r.counts['identical']}/{r.counts['compared']}"
-            lines.append(
-                f"{r.drill_id:<26} {r.backup_id:<26} {r.recovery_seconds:>8.1f}s {identical:>9}  {r.exit_code}"
-            )
-        emit(output, [r.to_record() for r in records], lines if records else [f"no drill of {name} in {source.url}"])
+        lines = table(records) if records else [f"no drill of {name} in {source.url}"]
+        emit(output, [r.to_record() for r in records], lines)
         return
     found = backup.list_backups(source, name)
     lines = [f"{'BACKUP':<26} {'CREATED':<21} OBJECTS  FLAGS"]
@@ -406,8 +410,7 @@ def restore(
     Nothing on the target is deleted. Every checksum, schema and credential is checked before the first
     write; a problem there changes nothing.
     """
-    from drkit import converge, remap, secretsmanager
-    from drkit import credentials as creds
+    from drkit import converge, remap
     from drkit import restore as restoring
 
     options = restoring.RestoreOptions(
@@ -426,9 +429,7 @@ def restore(
     source = open_store(store)
     name = instance_name(instance, server, auth["plaintext"], source)
     loaded = backup.load(source, name, backup_id, restoring.kinds_to_read(options.kinds), require=options.kinds)
-    secrets = None
-    if credentials:
-        secrets = creds.load(credentials, env=dict(os.environ), fetch_secret=secretsmanager.fetcher())
+    secrets = load_credentials(credentials)
     client = make_client(server, **auth)
     report = restoring.restore(client, loaded, secrets, options, converge=converge.converge)
     if loaded.manifest.get("suspicious"):
@@ -485,8 +486,7 @@ def drill(
     """
     import contextlib
 
-    from drkit import converge, secretsmanager
-    from drkit import credentials as creds
+    from drkit import converge
     from drkit import drill as drilling
     from drkit import restore as restoring
 
@@ -494,9 +494,7 @@ def drill(
         raise ConfigError("say where to restore", hint="pass either --server of a throwaway Argo CD or --simulate")
     source = open_store(store)
     name = instance_name(instance, None, False, source)
-    secrets = (
-        creds.load(credentials, env=dict(os.environ), fetch_secret=secretsmanager.fetcher()) if credentials else None
-    )
+    secrets = load_credentials(credentials)
     if simulate:
         from drkit.testing import scratch
 
@@ -509,8 +507,7 @@ def drill(
         source, name, backup_id, connect, target, credentials=secrets, options=options, converge=converge.converge
     )
     drilling.save(source, result)
-    manifest = backup.read_manifest(source, name, result.backup_id)
-    observe(name, lambda run: metrics.record_drill(run, result, manifest, restoring.ACTIONS))
+    observe(name, lambda run: metrics.record_drill(run, result, restoring.ACTIONS))
     emit(output, result.to_record(), result.lines())
     sys.exit(result.exit_code)
 
@@ -526,8 +523,4 @@ def history(store: str, instance: str | None, object_ref: str, with_diff: bool, 
 
     source = open_store(store)
     found = object_history(source, instance_name(instance, None, False, source), object_ref, diffs=with_diff)
-    lines = [f"{found.ref}: {len(found.versions)} version(s) in {found.backups} complete backup(s)"]
-    for v in found.versions:
-        lines.append(f"{v.backup_id}  {v.created_at}  {v.change}")
-        lines += ["  " + line.rstrip("\n") for line in v.diff]
-    emit(output, found.to_json(), lines)
+    emit(output, found.to_json(), found.lines())

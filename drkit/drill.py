@@ -42,6 +42,7 @@ class DrillResult:
     differences: list[str] = field(default_factory=list)
     exit_code: int = EXIT_OK
     report: RestoreReport | None = field(default=None, repr=False)
+    manifest: dict[str, Any] = field(default_factory=dict, repr=False)  # the drilled backup's
 
     @property
     def recovery_seconds(self) -> float:
@@ -142,6 +143,7 @@ def drill(
         differences=differences,
         exit_code=EXIT_OK if report.exit_code == EXIT_OK and not differences else EXIT_PARTIAL,
         report=report,
+        manifest=loaded.manifest,
     )
 
 
@@ -179,3 +181,12 @@ def iter_drills(store: Store, instance: str) -> Iterator[DrillResult]:
 
 def list_drills(store: Store, instance: str) -> list[DrillResult]:
     return list(iter_drills(store, instance))
+
+
+def table(records: list[DrillResult]) -> list[str]:
+    """`drkit list --drills`: one line per drill, newest first."""
+    lines = [f"{'DRILL':<26} {'BACKUP':<26} {'RECOVERY':>9} IDENTICAL  EXIT"]
+    for r in records:
+        identical = f"{r.counts['identical']}/{r.counts['compared']}"
+        lines.append(f"{r.drill_id:<26} {r.backup_id:<26} {r.recovery_seconds:>8.1f}s {identical:>9}  {r.exit_code}")
+    return lines

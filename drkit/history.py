@@ -46,6 +46,13 @@ class History:
     def to_json(self) -> dict[str, Any]:
         return {"object": self.ref, "backups": self.backups, "versions": [v.to_json() for v in self.versions]}
 
+    def lines(self) -> list[str]:
+        out = [f"{self.ref}: {len(self.versions)} version(s) in {self.backups} complete backup(s)"]
+        for v in self.versions:
+            out.append(f"{v.backup_id}  {v.created_at}  {v.change}")
+            out += ["  " + line.rstrip("\n") for line in v.diff]
+        return out
+
 
 def history(store: Store, instance: str, ref: str, *, diffs: bool = False) -> History:
     """The versions of KIND/NAME across the instance's complete backups, oldest first."""

@@ -145,9 +145,9 @@ def record_restore(run: Run, report: Any, manifest: dict[str, Any], actions: tup
     run.set("drkit_recovery_seconds", time.time() - run.started, phase="total")
 
 
-def record_drill(run: Run, result: Any, manifest: dict[str, Any], actions: tuple[str, ...]) -> None:
+def record_drill(run: Run, result: Any, actions: tuple[str, ...]) -> None:
     """A drill: what a restore reports, recovery time per phase, and what read back identical."""
-    record_manifest(run, manifest)
+    record_manifest(run, result.manifest)
     if result.report is not None:
         _restore_counts(run, result.report, actions)
     for phase, seconds in result.phases.items():
