@@ -8,7 +8,10 @@ import pytest
 
 from drkit.testing import Simulator
 
-pytest_plugins = ["tests.s3fixtures"]  # moto S3 server fixtures: s3_server, s3_client, s3_bucket
+pytest_plugins = [
+    "tests.s3fixtures",  # moto S3 server fixtures: s3_server, s3_client, s3_bucket
+    "tests.figures",  # the reliability table printed at the end of the run
+]
 
 
 @pytest.fixture
