@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from drkit import __version__, schema
+from drkit import __version__, documents, schema
 from drkit.argocd import Client
 from drkit.errors import ApiError, BackupNotFound, ConfigError, IntegrityError, ObjectNotFound
 from drkit.kinds import KINDS, RESTORE_ORDER, normalize
@@ -29,23 +29,8 @@ MANIFEST = "manifest.yaml"
 BACKUP_ID = re.compile(r"^\d{8}T\d{6}Z-")
 Progress = Callable[[int, int], None]
 
-try:  # the C dumper is 5-10x faster where libyaml is present; both give the same bytes
-    from yaml import CSafeDumper as _Dumper
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover
-    from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
-
-
-def dump(document: Any) -> bytes:
-    """Deterministic YAML: sorted keys, block style, no line folding."""
-    return yaml.dump(
-        document, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1 << 16
-    ).encode()
-
-
-def load_yaml(data: bytes) -> Any:
-    return yaml.load(data, Loader=_Loader)
+dump = documents.dump  # deterministic YAML, never an alias
+load_yaml = documents.load  # refuses oversized documents and aliases
 
 
 def utcnow() -> datetime:
@@ -256,7 +241,41 @@ def read_manifest(store: Store, instance: str, backup_id: str) -> dict[str, Any]
     except yaml.YAMLError as err:
         raise IntegrityError(f"{where}: not valid YAML ({err})") from None
     schema.validate("manifest", manifest, where)
+    misplaced = _misplaced(manifest, instance, backup_id)
+    if misplaced:
+        raise IntegrityError(f"{where}: {misplaced}", hint="restore another backup (`drkit list`); nothing was written")
     return manifest
+
+
+def _misplaced(manifest: dict[str, Any], instance: str, backup_id: str) -> str | None:
+    """Why a manifest does not belong in this folder (copied from another backup or instance, or renamed)."""
+    claimed = (manifest.get("instance"), manifest.get("backupId"))
+    if claimed == (instance, backup_id):
+        return None
+    return (
+        f"the manifest is that of backup {claimed[1]} of instance {claimed[0]}, not of backup {backup_id} of "
+        f"{instance}: the folder was renamed or the manifest copied from another backup"
+    )
+
+
+def walk_keys(store: Store, prefix: str) -> list[str]:
+    """Every object key under folder `prefix`, at any depth."""
+    keys = []
+    for name in store.list(prefix):
+        keys += walk_keys(store, prefix + name) if name.endswith("/") else [prefix + name]
+    return keys
+
+
+def unlisted(store: Store, instance: str, backup_id: str, manifest: dict[str, Any]) -> list[str]:
+    """Problems for files in the backup's folder that its manifest does not list (added after the export)."""
+    prefix = f"{instance}/{backup_id}/"
+    listed = {e["key"] for e in manifest["objects"]} | {MANIFEST}
+    extra = [key.removeprefix(prefix) for key in walk_keys(store, prefix)]
+    return [
+        f"{key}: in the backup's folder but not in its manifest (added after the export)"
+        for key in extra
+        if key not in listed
+    ]
 
 
 def iter_backups(store: Store, instance: str) -> Iterator[BackupInfo]:
@@ -276,6 +295,11 @@ def iter_backups(store: Store, instance: str) -> Iterator[BackupInfo]:
             manifest = None
         if not isinstance(manifest, dict):
             manifest = {"complete": False, "damaged": f"{MANIFEST} is not a YAML mapping; run `drkit verify`"}
+        elif _misplaced(manifest, instance, backup_id):
+            manifest = {
+                "complete": False,
+                "damaged": f"{_misplaced(manifest, instance, backup_id)}; run `drkit verify`",
+            }
         yield BackupInfo(backup_id, manifest)
 
 
@@ -354,7 +378,7 @@ def load(
     version = manifest["formatVersion"]
     with ThreadPoolExecutor(concurrency) as pool:
         results = list(pool.map(lambda e: read_object(store, f"{instance}/{backup_id}", e, version), entries))
-    problems = [p for _, found in results for p in found]
+    problems = [p for _, found in results for p in found] + unlisted(store, instance, backup_id, manifest)
     if problems:
         raise IntegrityError(
             f"backup {backup_id} failed its checks ({len(problems)} problem(s)): " + "; ".join(problems[:20]),

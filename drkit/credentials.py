@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from drkit import certificates as certs
+from drkit import documents
 from drkit.certificates import CERTIFICATE_FIELDS, Certificate, is_base64  # noqa: F401 (re-exported)
 from drkit.errors import CredentialError
 from drkit.kinds import KINDS, normalize_repo_url, normalize_server, same_url  # noqa: F401 (re-exported)
@@ -225,6 +226,7 @@ def _read(path: Path) -> Any:
             f"credentials file {path} cannot be read ({reason})", hint="check --credentials"
         ) from None
     try:
+        documents.check(text)
         doc = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         # Only the problem and position: the YAML library's own message quotes the line, which may hold a secret.

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from drkit.backup import BACKUP_ID, MANIFEST, list_backups
+from drkit.backup import BACKUP_ID, MANIFEST, list_backups, walk_keys
 from drkit.errors import ConfigError
 from drkit.store import Store
 
@@ -91,15 +91,5 @@ def prune(store: Store, instance: str, policy: Policy, *, dry_run: bool = False)
 def _delete_backup(store: Store, prefix: str) -> None:
     """Delete the manifest first, so a half-deleted backup is never taken for a complete one."""
     store.delete(f"{prefix}/{MANIFEST}")
-    for key in _walk(store, prefix + "/"):
+    for key in walk_keys(store, prefix + "/"):
         store.delete(key)
-
-
-def _walk(store: Store, prefix: str) -> list[str]:
-    keys = []
-    for name in store.list(prefix):
-        if name.endswith("/"):
-            keys += _walk(store, prefix + name)
-        else:
-            keys.append(prefix + name)
-    return keys

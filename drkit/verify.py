@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from drkit.backup import read_manifest, read_object, resolve
+from drkit.backup import read_manifest, read_object, resolve, unlisted
 from drkit.kinds import KINDS, RESTORE_ORDER
 from drkit.refs import missing
 from drkit.store import Store
@@ -33,7 +33,7 @@ def verify(store: Store, instance: str, backup: str, *, concurrency: int = 16) -
     entries = manifest["objects"]
     with ThreadPoolExecutor(concurrency) as pool:
         results = list(pool.map(lambda e: read_object(store, f"{instance}/{backup_id}", e, version), entries))
-    problems = [p for _, found in results for p in found]
+    problems = [p for _, found in results for p in found] + unlisted(store, instance, backup_id, manifest)
     objects: dict[str, list[dict[str, Any]]] = {k: [] for k in RESTORE_ORDER}
     for entry, (doc, _) in zip(entries, results, strict=True):
         if doc is not None:
