@@ -16,8 +16,9 @@ FIGURES: defaultdict[str, Counter[str]] = defaultdict(Counter)
 ROWS = (
     ("kill points", "{export} export + {restore} restore points killed; {false_complete} false complete backup(s), "
      "{latest_broken} broken latest; re-runs converged {converged}/{reruns}, apps re-armed {rearmed}/{apps}"),
-    ("storage faults", "{faults} faults injected in {requests} S3 requests ({rate}); exports identical "
-     "{identical}/{exports}; failed exports with a manifest {manifest_on_failure}"),
+    ("storage faults", "{faults} faults injected in {requests} S3 requests ({rate}); exports through the faults "
+     "identical {identical}/{exports}; failed exports (S3 errors past the retries, disk full or read-only) that left "
+     "a manifest {manifest}/{failures}"),
     ("concurrent runs", "{cases} cases; distinct ids {distinct}/{exports}; running export objects pruned "
      "{pruned}; restores equal to one {equal}/{restores}"),
     ("tampering", "{caught}/{cases} cases caught, each naming the object; writes to Argo CD {writes}"),
