@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "drkit" / "testing"
 LAYERS = {
     **dict.fromkeys(
         ("rpc", "gojson", "clock", "specs", "templates", "permissions", "syncwindows", "known_hosts",
-         "gpg_demo_keys", "faults", "versions"),
+         "gpg_demo_keys", "faults", "versions", "s3faults"),
         0,
     ),
     **dict.fromkeys(("labels", "routes", "watch"), 1),
