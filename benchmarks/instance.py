@@ -65,9 +65,13 @@ def seed_document(apps: int, projects: int = 10) -> dict[str, Any]:
     return doc
 
 
-def start(apps: int = 0, port: int = 0, reconcile_seconds: float = 0.02) -> Simulator:
-    """A started simulator holding `apps` applications (0: a fresh, empty instance)."""
-    sim = Simulator(token=TOKEN, reconcile_seconds=reconcile_seconds)
+def start(apps: int = 0, port: int = 0, reconcile_seconds: float = 0.02, **capacity: Any) -> Simulator:
+    """A started simulator holding `apps` applications (0: a fresh, empty instance).
+
+    `capacity` takes the Simulator's capacity options, e.g. operation_processors=20, sync_seconds=1.0,
+    server_cost=ServerCost(validate=0.3), to bench against a controller of a real instance's pace.
+    """
+    sim = Simulator(token=TOKEN, reconcile_seconds=reconcile_seconds, **capacity)
     if apps:
         load(sim, seed_document(apps))
     return sim.start(port)

@@ -143,16 +143,28 @@ def put_spec(state: State, req: Request) -> Any:
 
 
 def watch(state: State, req: Request) -> Response:
+    """`Watch` (master server/application/application.go): initial ADDED events when `resourceVersion` is empty
+    or `name` is set, then live events from now on; nothing is replayed, so a client that reconnects lists first.
+
+    Every event, initial or live, is filtered as `isApplicationPermitted` does: RV at least `resourceVersion`
+    (an unparsable one counts as 0), `name` with `appNamespace` (default the control plane's), projects,
+    selector, enabled namespace, RBAC.
+    """
     match = matcher(state, req, watch=True)
     name, since = req.arg("name"), req.arg("resourceVersion")
+    namespace = req.arg("appNamespace") or state.namespace
+    floor = int(since) if since.isdigit() else 0
+
+    def permitted(app: dict[str, Any]) -> bool:
+        meta = app["metadata"]
+        if name and meta["namespace"] != namespace:
+            return False
+        return int(meta.get("resourceVersion") or 0) >= floor and match(app)
+
     with state.lock:
         seq = state.journal.seq
-        initial = []
-        if not since or name:
-            initial = [a for _, a in sorted(state.applications.items()) if match(a)]
-            if since:
-                initial = [a for a in initial if int(a["metadata"]["resourceVersion"]) >= int(since)]
-    return streams.respond(state.journal, state.stopping, req, "app", "application", seq, initial, match)
+        initial = [a for _, a in sorted(state.applications.items()) if permitted(a)] if not since or name else []
+    return streams.respond(state.journal, state.stopping, req, "app", "application", seq, initial, permitted)
 
 
 def project_fields(items: list[dict[str, Any]], fields: str) -> list[dict[str, Any]]:

@@ -1,23 +1,23 @@
 """The simulated application and ApplicationSet controllers: refreshes, sync operations, auto-sync, deletion, sets.
 
-Work arrives through `state.pending` (handlers add the keys they touch), so an idle controller sleeps on
-`state.changed` instead of scanning every app. One tick handles everything pending after waiting
-`reconcile_seconds`, which is how long "the controller takes" to react.
+Work arrives through `state.pending` (handlers add the keys they touch). `tick` steps everything pending once
+(tests without a controller thread call it); `workers.Controller` runs the same steps on status and operation
+processors of finite number and duration (capacity.py).
 
 What is simulated (API-NOTES §2.2, §6 items 22, 26): refresh annotations are cleared with an RV bump and
-`status.reconciledAt`; an operation goes Running on one tick and Succeeded (or Failed when a source repo or
-the destination server is in `state.unreachable`, or Terminating was requested) on the next; a successful
-sync makes the app Synced and Healthy (Degraded if its name is in `state.unhealthy`); a spec change since the
-last sync makes it OutOfSync; apps never synced are OutOfSync/Missing; an armed `syncPolicy.automated`
-starts a sync by itself; deleting apps lose Argo CD's finalizers and vanish. ApplicationSets: only `list`
-generators generate, `appset_seconds` after a change (a separate controller, maybe slower than a client's first
-poll); `syncPolicy.applicationsSync` limits updates/deletes of generated apps.
+`status.reconciledAt`; an operation goes Running when an operation processor takes it (on one tick) and
+Succeeded a sync time later (on the next), or Failed when a source repo or the destination server is in
+`state.unreachable` or Terminating was requested; a successful sync makes the app Synced and Healthy
+(Degraded if its name is in `state.unhealthy`); a spec change since the last sync makes it OutOfSync; apps
+never synced are OutOfSync/Missing; an armed `syncPolicy.automated` starts a sync by itself; deleting apps lose
+Argo CD's finalizers and vanish. ApplicationSets: only `list` generators generate, `appset_seconds` after a
+change (a separate controller, maybe slower than a client's first poll); `syncPolicy.applicationsSync` limits
+updates/deletes of generated apps.
 """
 
 from __future__ import annotations
 
 import copy
-import threading
 import time
 from typing import Any
 
@@ -39,26 +39,10 @@ from drkit.testing.state import Key, State
 from drkit.testing.templates import render, resources_of
 
 
-def run(state: State, stopping: threading.Event, reconcile_seconds: float, appset_seconds: float = 0.0) -> None:
-    """The controller loop: sleep until work is pending, let `reconcile_seconds` pass, reconcile it.
-
-    The ApplicationSet controller is a separate one in Argo CD and may trail a client's first poll: a set's
-    pending work waits `appset_seconds` from when it was first seen.
-    """
-    queued: dict[Key, float] = {}
-    while not stopping.is_set():
-        with state.changed:
-            while not state.pending and not stopping.is_set():
-                state.changed.wait(1.0)
-        if stopping.wait(reconcile_seconds):
-            return
-        tick(state, appset_seconds, queued)
-
-
 def tick(state: State, appset_seconds: float = 0.0, queued: dict[Key, float] | None = None) -> None:
     """Reconcile everything pending once (tests without a controller thread call this directly)."""
     with state.lock:
-        work = _due(state, appset_seconds, {} if queued is None else queued)
+        work = due(state, appset_seconds, {} if queued is None else queued)
     for kind, key in work:
         with state.lock:
             if kind == "app":
@@ -67,7 +51,7 @@ def tick(state: State, appset_seconds: float = 0.0, queued: dict[Key, float] | N
                 reconcile_appset(state, key)
 
 
-def _due(state: State, appset_seconds: float, queued: dict[Key, float]) -> list[tuple[str, Key]]:
+def due(state: State, appset_seconds: float, queued: dict[Key, float]) -> list[tuple[str, Key]]:
     """The pending work to do now; a set not yet `appset_seconds` past when it was first seen stays pending."""
     work, due, clock = sorted(state.pending), [], time.monotonic()
     state.pending.clear()
@@ -164,47 +148,101 @@ def _health_and_sync(state: State, app: dict[str, Any]) -> None:
         status["health"] = {"status": "Missing"}
 
 
-def reconcile_app(state: State, key: Key) -> None:
-    """One reconciliation of one app; call with the lock held."""
-    app = state.applications.get(key)
-    if app is None:
-        return
+def _finalize(state: State, key: Key, app: dict[str, Any]) -> None:
+    """A deleting app loses Argo CD's finalizers, and vanishes when none is left (finalizeApplicationDeletion)."""
     new = copy.deepcopy(app)
-    meta, status = new["metadata"], new.setdefault("status", {})
-    if meta.get("deletionTimestamp"):
-        kept = [f for f in meta.get("finalizers", []) if not f.startswith(CONTROLLER_FINALIZERS)]
-        if not kept:
-            state.remove_app(key)
-        elif kept != meta.get("finalizers"):
-            meta["finalizers"] = kept
-            state.put_app(key, new, app)
-        state.pending.discard(("app", key))
-        return
-    more = False
-    if new.get("operation"):
-        op = status.get("operationState")
-        if not op or op.get("phase") not in ("Running", "Terminating"):
-            status["operationState"] = {
-                "operation": copy.deepcopy(new["operation"]),
-                "phase": "Running",
-                "message": "one or more tasks are running",
-                "startedAt": now(),
-            }
-            more = True
-        else:
-            _finish(state, new, op)
+    meta = new["metadata"]
+    kept = [f for f in meta.get("finalizers", []) if not f.startswith(CONTROLLER_FINALIZERS)]
+    if not kept:
+        state.remove_app(key)
+    elif kept != meta.get("finalizers"):
+        meta["finalizers"] = kept
+        state.put_app(key, new, app)
+    state.pending.discard(("app", key))
+
+
+def _begin(new: dict[str, Any]) -> bool:
+    """Mark a requested operation Running; False when none is requested or one already runs."""
+    status = new.setdefault("status", {})
+    op = status.get("operationState")
+    if not new.get("operation") or (op and op.get("phase") in ("Running", "Terminating")):
+        return False
+    status["operationState"] = {
+        "operation": copy.deepcopy(new["operation"]),
+        "phase": "Running",
+        "message": "one or more tasks are running",
+        "startedAt": now(),
+    }
+    return True
+
+
+def _refresh(state: State, new: dict[str, Any]) -> bool:
+    """A status reconciliation: clear the refresh request, compare, assess health, decide auto-sync.
+
+    True when auto-sync requested an operation (processAppRefreshQueueItem, autoSync).
+    """
+    status, meta = new.setdefault("status", {}), new["metadata"]
     (meta.get("annotations") or {}).pop(REFRESH, None)
     if not meta.get("annotations"):
         meta.pop("annotations", None)
     _health_and_sync(state, new)
-    if (operation := _auto_sync(state, new)) and not _blocked(state, new):  # appcontroller autoSync
+    operation = _auto_sync(state, new)
+    requested = operation is not None and not _blocked(state, new)
+    if requested:
         new["operation"] = operation
-        more = True
     status["reconciledAt"] = now()
+    return requested
+
+
+def reconcile_app(state: State, key: Key, operations: bool = True) -> None:
+    """One reconciliation of one app, lock held. With `operations` (a `tick`) it also begins or finishes the
+    app's operation; the processors leave that to the operation processors (refresh_app)."""
+    app = state.applications.get(key)
+    if app is None:
+        return
+    if app["metadata"].get("deletionTimestamp"):
+        _finalize(state, key, app)
+        return
+    new = copy.deepcopy(app)
+    more = operations and _begin(new)
+    if operations and not more and new.get("operation"):
+        _finish(state, new, new["status"]["operationState"])
+    more = _refresh(state, new) or more
     state.put_app(key, new, app)
     state.pending.discard(("app", key))
     if more:
-        state.pending.add(("app", key))
+        state.pending.add(("app", key))  # the next tick, or the operation processors, take it from here
+
+
+def refresh_app(state: State, key: Key) -> None:
+    """A status processor's work on one app: its status, not its operation."""
+    with state.lock:
+        reconcile_app(state, key, operations=False)
+
+
+def begin_operation(state: State, key: Key) -> bool:
+    """An operation processor starts the app's requested sync; True when one is now running."""
+    with state.lock:
+        app = state.applications.get(key)
+        if app is None or app["metadata"].get("deletionTimestamp"):
+            return False
+        new = copy.deepcopy(app)
+        if not _begin(new):
+            return bool(new.get("operation"))
+        state.put_app(key, new, app)
+        return True
+
+
+def end_operation(state: State, key: Key) -> None:
+    """An operation processor completes the running sync (Succeeded, Failed or terminated)."""
+    with state.lock:
+        app = state.applications.get(key)
+        if app is None or not app.get("operation") or not app.get("status", {}).get("operationState"):
+            return
+        new = copy.deepcopy(app)
+        _finish(state, new, new["status"]["operationState"])
+        _health_and_sync(state, new)
+        state.put_app(key, new, app)
 
 
 def mark_synced(state: State, key: Key) -> None:

@@ -13,6 +13,7 @@ wait for a delayed ACK.
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import threading
@@ -24,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, unquote_plus, urlsplit
 
 from drkit.testing import gojson
+from drkit.testing.capacity import VALIDATED, ServerCost
 from drkit.testing.faults import Faults
 from drkit.testing.routes import QUERY_UNESCAPED_PREFIXES, Route, load_routes, parse_params
 from drkit.testing.rpc import (  # noqa: F401 (re-exported: tests and callers import these from the gateway)
@@ -60,6 +62,7 @@ class Gateway:
         self.authenticate = authenticate
         self.public = public  # operationIds that need no token
         self.faults = Faults()
+        self.cost = ServerCost()  # how long argocd-server spends on each request (capacity.py)
         self.types = gojson.Types()  # how the simulated release's Go types differ from swagger.json's
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for tests
         self.crashes: list[str] = []  # tracebacks of handler bugs; the test fixtures fail on any
@@ -102,6 +105,12 @@ class Gateway:
             count, first = raw.split(":", 1)
             raw = first + "".join(cookies.get(f"argocd.token-{i}", "") for i in range(1, int(count)))
         return raw
+
+    def _spend(self, operation: str, req: Request, result: Any) -> None:
+        """Take as long as argocd-server would for this answer (nothing by default)."""
+        validate = operation in VALIDATED and req.flag("validate", True)
+        if cost := self.cost.of(req.method, operation, validate, _items(result)):
+            time.sleep(cost)
 
     def _authenticate(self, route: Route, headers: dict[str, str], req: Request) -> None:
         """Set the caller's claims: 401 without a valid token, unless the operation needs none."""
@@ -151,6 +160,7 @@ class Gateway:
             if handler is None:
                 raise GrpcError(UNIMPLEMENTED, f"{route.operation} is not simulated")
             result = handler(req)
+            self._spend(route.operation, req, result)
         except GrpcError as err:
             return error_response(err)
         except Exception as err:  # a simulator bug: answer as Argo CD's Internal error, and keep it for tests
@@ -158,6 +168,13 @@ class Gateway:
                 self.crashes.append(f"{method} {raw_path}: {traceback.format_exc()}")
             return error_response(GrpcError(INTERNAL, f"simulator bug: {type(err).__name__}: {err}"))
         return result if isinstance(result, Response) else Response(result)
+
+
+def _items(result: Any) -> int:
+    """How many objects a list answer holds."""
+    body = result.body if isinstance(result, Response) else result
+    items = body.get("items") if isinstance(body, dict) else None
+    return len(items) if isinstance(items, list) else 0
 
 
 def error_response(err: GrpcError) -> Response:
@@ -199,22 +216,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(resp)
 
     def _send(self, resp: Response) -> None:
+        if resp.stream is not None:
+            self._stream(resp)
+            return
         self.send_response(resp.status)
         headers = dict(resp.headers)
-        if resp.stream is not None:
-            headers.setdefault("Content-Type", "application/json")
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            try:
-                for chunk in resp.stream:
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                    self.wfile.flush()
-                self.wfile.write(b"0\r\n\r\n")
-            except (BrokenPipeError, ConnectionResetError):
-                self.close_connection = True
-            return
         if isinstance(resp.body, (bytes, str)):
             data = resp.body.encode() if isinstance(resp.body, str) else resp.body
             headers.setdefault("Content-Type", "text/plain; charset=utf-8")
@@ -226,6 +232,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _stream(self, resp: Response) -> None:
+        """A chunked stream whose headers go out with its first chunk, as the gateway's do (watch.py)."""
+        assert resp.stream is not None
+        chunks = iter(resp.stream)
+        first = next(chunks, b"")
+        self.send_response(resp.status)
+        headers = {"Content-Type": "application/json", **resp.headers}
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for chunk in itertools.chain([first] if first else [], chunks):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 

@@ -11,7 +11,6 @@ import functools
 import os
 import subprocess
 import sys
-import threading
 import time
 from typing import Any
 
@@ -20,9 +19,9 @@ from drkit.testing import (
     applications,
     applicationsets,
     auth,
+    capacity,
     certificates,
     clusters,
-    controller,
     gojson,
     gpgkeys,
     projects,
@@ -31,7 +30,9 @@ from drkit.testing import (
     seed,
     session,
     versions,
+    workers,
 )
+from drkit.testing.capacity import OPERATION_PROCESSORS, STATUS_PROCESSORS, Capacity, ServerCost
 from drkit.testing.gateway import Gateway, serve
 from drkit.testing.state import State
 
@@ -78,6 +79,10 @@ class Simulator(State):
         controller: bool = True,
         reconcile_seconds: float = 0.02,
         appset_seconds: float = 0.0,
+        operation_processors: int = OPERATION_PROCESSORS,
+        status_processors: int = STATUS_PROCESSORS,
+        sync_seconds: float | None = None,
+        server_cost: ServerCost | None = None,
     ) -> None:
         super().__init__(
             namespace=namespace,
@@ -86,9 +91,16 @@ class Simulator(State):
             argocd_version=argocd_version,
             tracking_method=tracking_method,
         )
-        self.reconcile_seconds = reconcile_seconds
-        self.appset_seconds = appset_seconds  # how much later the ApplicationSet controller generates (see controller)
+        self.capacity = Capacity(
+            operation_processors=operation_processors,
+            status_processors=status_processors,
+            reconcile_seconds=reconcile_seconds,
+            sync_seconds=sync_seconds,
+            appset_seconds=appset_seconds,
+            server=server_cost or ServerCost(),
+        )
         self.gateway = Gateway(self.authenticate, PUBLIC_OPERATIONS)
+        self.gateway.cost = self.capacity.server
         self.gateway.types = gojson.Types(versions.lacks(self.release), versions.pointers(self.release))
         if self.release < versions.WRITE_CREDENTIALS:
             self.gateway.routes = [r for r in self.gateway.routes if not r.template.startswith(WRITE_CREDENTIAL_PATHS)]
@@ -99,7 +111,7 @@ class Simulator(State):
         if token:
             self.static_tokens[token] = "admin:apiKey"
         self._server: Any = None
-        self._controller: threading.Thread | None = None
+        self.processors = workers.Controller(self, self.capacity)
         self.run_controller = controller
         self.initialize()
 
@@ -108,9 +120,7 @@ class Simulator(State):
     def start(self, port: int = 0) -> Simulator:
         self._server = serve(self.gateway, "127.0.0.1", port)
         if self.run_controller:
-            args = (self, self.stopping, self.reconcile_seconds, self.appset_seconds)
-            self._controller = threading.Thread(target=controller.run, args=args, daemon=True)
-            self._controller.start()
+            self.processors.start()
         return self
 
     def stop(self) -> None:
@@ -187,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=("", "label", "annotation", "annotation+label"),
         help="argocd-cm application.resourceTrackingMethod [default: unset, the release's default]",
     )
+    capacity.add_arguments(parser)
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...] to run against it")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -198,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         appset_seconds=args.appset_seconds,
         argocd_version=args.argocd_version,
         tracking_method=args.tracking_method,
+        **capacity.from_arguments(args),
     )
     if args.seed:
         sim.seed(seed.read(args.seed))

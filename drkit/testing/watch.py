@@ -3,6 +3,11 @@
 Argo CD's watch endpoints (`server/application/application.go` `Watch`, `server/applicationset` `Watch`) send
 one `{"result": {"type": ..., "<payload>": obj}}` line per event, deduplicated by name, as NDJSON or, with
 `Accept: text/event-stream`, as server-sent events with keepalive comments (API-NOTES §2.2, §6.28-29).
+
+The REST gateway's generated handler waits for the gRPC stream's header (`stream.Header()`), which grpc-go sends
+with the first message, so the HTTP response, headers included, starts with the first event: a watch with no
+initial events shows nothing at all until something changes (API-NOTES §2.2, inferred). Keepalives come from
+the gateway's forwarder, hence only after that.
 """
 
 from __future__ import annotations
@@ -85,6 +90,7 @@ def _events(journal: Journal, stopping: threading.Event, payload: str, cursor: _
     first = b"".join(frame("ADDED", obj) for obj in cursor.initial)
     if first:
         yield first
+    started = bool(first)  # keepalives only once the response has begun
     quiet_since, seq = time.monotonic(), cursor.seq
     while not stopping.is_set():
         with journal.changed:
@@ -95,8 +101,8 @@ def _events(journal: Journal, stopping: threading.Event, payload: str, cursor: _
         seq = newest
         chunk = b"".join(frame(event, obj) for _, k, event, obj in entries if k == cursor.kind and cursor.match(obj))
         if chunk:
-            quiet_since = time.monotonic()
+            quiet_since, started = time.monotonic(), True
             yield chunk
-        elif sse and time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
+        elif sse and started and time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
             quiet_since = time.monotonic()
             yield b":\n"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -43,6 +45,19 @@ class Api:
     def as_user(self, subject: str) -> Api:
         """A client for another JWT subject (policies come from sim.policies)."""
         return Api(self.sim, self.sim.mint_token(subject))
+
+
+def first_live_event(api: Api, path: str, create: Callable[[int], Any], **kwargs: Any) -> requests.Response:
+    """Open a watch that has no initial events and so no response yet (watch.py); call create(i) until the
+    watch, once the server registered it, answers with the first object created after it."""
+    with ThreadPoolExecutor(1) as pool:
+        opening = pool.submit(api.get, path, stream=True, timeout=10, **kwargs)
+        assert not opening.done(), "a watch with no initial events answered before any event"
+        for attempt in range(50):
+            create(attempt)
+            with contextlib.suppress(TimeoutError):
+                return opening.result(timeout=0.2)
+    raise AssertionError(f"{path} never answered")
 
 
 def app_body(name: str = "guestbook", **spec: Any) -> dict[str, Any]:

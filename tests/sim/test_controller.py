@@ -8,6 +8,7 @@ import time
 import pytest
 
 from drkit.testing import controller
+from tests.sim.conftest import first_live_event
 
 APP = "/api/v1/applications/guestbook"
 
@@ -194,16 +195,19 @@ def test_watch_dedups_identical_events(paused, papi, make_app):
 
 
 def test_watch_with_resource_version_sends_no_initial_events(papi, paused, make_app):
-    """§6.28: with resourceVersion and no name there are no initial ADDED events; SSE framing with the header."""
+    """§6.28: with resourceVersion and no name there are no initial ADDED events, so (§2.2, inferred) not even
+    headers until the first live event; SSE framing with the header."""
     papi.post("/api/v1/applications", make_app("old"))
     headers = {"Accept": "text/event-stream"}
-    with papi.get("/api/v1/stream/applications?resourceVersion=1", stream=True, timeout=10, headers=headers) as r:
-        papi.post("/api/v1/applications", make_app("new"))
+    path = "/api/v1/stream/applications?resourceVersion=1"
+    with first_live_event(
+        papi, path, lambda i: papi.post("/api/v1/applications", make_app(f"new-{i}")), headers=headers
+    ) as r:
         chunk = next(r.iter_content(chunk_size=None))
     assert chunk.startswith(b"data: {")
     assert chunk.endswith(b" \n\n\n")
     event = json.loads(chunk[len(b"data: ") : -4])["result"]
-    assert event["type"] == "ADDED" and event["application"]["metadata"]["name"] == "new"
+    assert event["type"] == "ADDED" and event["application"]["metadata"]["name"].startswith("new-")
 
 
 def test_appset_stream_initial_only_with_name(papi, paused):
@@ -216,8 +220,10 @@ def test_appset_stream_initial_only_with_name(papi, paused):
     with papi.get("/api/v1/stream/applicationsets?name=set", stream=True, timeout=10) as r:
         event = json.loads(next(r.iter_lines()))["result"]
     assert event["type"] == "ADDED" and event["applicationSet"]["metadata"]["name"] == "set"
-    with papi.get("/api/v1/stream/applicationsets", stream=True, timeout=10) as r:
-        other = dict(appset, metadata={"name": "other"})
-        papi.post("/api/v1/applicationsets", other)
+
+    def create(i: int) -> None:
+        papi.post("/api/v1/applicationsets", dict(appset, metadata={"name": f"other-{i}"}))
+
+    with first_live_event(papi, "/api/v1/stream/applicationsets", create) as r:
         event = json.loads(next(r.iter_lines()))["result"]
-    assert event["type"] == "ADDED" and event["applicationSet"]["metadata"]["name"] == "other"
+    assert event["type"] == "ADDED" and event["applicationSet"]["metadata"]["name"].startswith("other-")

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "drkit" / "testing"
 LAYERS = {
     **dict.fromkeys(
         ("rpc", "gojson", "clock", "specs", "templates", "permissions", "syncwindows", "known_hosts",
-         "gpg_demo_keys", "faults", "versions", "s3faults"),
+         "gpg_demo_keys", "faults", "versions", "s3faults", "capacity"),
         0,
     ),
     **dict.fromkeys(("labels", "routes", "watch"), 1),
@@ -29,7 +29,7 @@ LAYERS = {
          "clusters", "certificates", "gpgkeys", "controller", "gateway"),
         4,
     ),
-    "seed": 5,
+    **dict.fromkeys(("seed", "workers"), 5),
     "sim": 6,
     **dict.fromkeys(("__init__", "scratch"), 7),  # scratch: the simulator hosted for `drkit drill --simulate`
 }  # fmt: skip
