@@ -9,7 +9,6 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY drkit ./drkit
-COPY schemas ./schemas
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.12.8-slim-bookworm

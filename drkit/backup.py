@@ -26,7 +26,8 @@ from drkit.store import Store
 
 MANIFEST = "manifest.yaml"
 # what new_backup_id names a backup folder; anything else under an instance (drills/, a stray folder) is not a backup
-BACKUP_ID = re.compile(r"^\d{8}T\d{6}Z-")
+ID_TIME = "%Y%m%dT%H%M%SZ"
+BACKUP_ID = re.compile(r"^(\d{8}T\d{6}Z)-")
 Progress = Callable[[int, int], None]
 
 dump = documents.dump  # deterministic YAML, never an alias
@@ -42,7 +43,15 @@ def new_backup_id(at: datetime) -> str:
 
     The milliseconds keep two exports in the same second in order, so `latest` and `list` stay right.
     """
-    return at.strftime("%Y%m%dT%H%M%SZ") + f"-{at.microsecond // 1000:03d}-" + secrets.token_hex(2)
+    return at.strftime(ID_TIME) + f"-{at.microsecond // 1000:03d}-" + secrets.token_hex(2)
+
+
+def backup_time(backup_id: str) -> datetime:
+    """When a backup id says its export started (to the second, UTC); ValueError for a name that is not an id."""
+    found = BACKUP_ID.match(backup_id)
+    if not found:
+        raise ValueError(f"{backup_id!r} is not a drkit backup id")
+    return datetime.strptime(found[1], ID_TIME).replace(tzinfo=timezone.utc)
 
 
 def _stamp(at: datetime) -> str:

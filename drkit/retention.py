@@ -9,10 +9,9 @@ too: they are debris, never restorable. A backup whose manifest is damaged is ne
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from drkit.backup import BACKUP_ID, MANIFEST, list_backups, walk_keys
+from drkit.backup import BACKUP_ID, MANIFEST, backup_time, list_backups, walk_keys
 from drkit.errors import ConfigError
 from drkit.store import Store
 
@@ -39,7 +38,7 @@ class PruneResult:
 
 
 def _period(backup_id: str, rule: str) -> str:
-    at = datetime.strptime(backup_id[:16], "%Y%m%dT%H%M%SZ")
+    at = backup_time(backup_id)
     if rule == "daily":
         return at.strftime("%Y-%m-%d")
     if rule == "weekly":

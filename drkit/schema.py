@@ -1,8 +1,9 @@
 """Validate stored documents (one per Argo CD object, plus the manifest) against drkit's JSON Schemas.
 
-The schemas live in `drkit.schemas` (`schemas/v<version>/<kind>.json` in the source tree), generated from
-Argo CD's CRDs and swagger.json by `schemas/generate.py`. Messages never quote a document's values, only
-paths and what the schema expects, because a value in the wrong place may be a secret.
+The schemas are package data in `drkit/schemas/v<version>/<kind>.json`, generated from Argo CD's CRDs and
+swagger.json by the development tool `schemas/generate.py` (outside the package: it reads reference data).
+Messages never quote a document's values, only paths and what the schema expects, because a value in the wrong
+place may be a secret.
 """
 
 from __future__ import annotations

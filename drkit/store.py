@@ -41,7 +41,6 @@ class Store(Protocol):
     def get(self, key: str) -> bytes: ...
     def list(self, prefix: str) -> list[str]: ...
     def delete(self, key: str) -> None: ...
-    def describe(self) -> str: ...
 
 
 def validate_key(key: str) -> str:
@@ -149,10 +148,6 @@ class LocalStore:
 
     def __repr__(self) -> str:
         return f"LocalStore({self.url!r})"
-
-    def describe(self) -> str:
-        """A one-line description for humans."""
-        return f"{self.url} (local directory)"
 
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*validate_key(key).split("/"))
@@ -278,14 +273,6 @@ class S3Store:
 
     def __repr__(self) -> str:
         return f"S3Store({self.url!r})"
-
-    def describe(self) -> str:
-        """A one-line description for humans: URL, encryption and object lock."""
-        sse = "no server-side encryption" if not self._sse else f"SSE {self._sse}"
-        if self._kms_key_id:
-            sse += f" key {self._kms_key_id}"
-        lock = f", object lock {self._lock_days} days (COMPLIANCE)" if self._lock_days else ""
-        return f"{self.url} ({sse}{lock})"
 
     def _key(self, key: str) -> str:
         key = validate_key(key)

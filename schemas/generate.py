@@ -1,4 +1,4 @@
-"""Generate drkit's JSON Schemas (schemas/v1/*.json) from Argo CD's CRDs and swagger.json.
+"""Generate drkit's JSON Schemas (drkit/schemas/v1/*.json) from Argo CD's CRDs and swagger.json.
 
 Run from anywhere: `python schemas/generate.py` writes the files; `--check` exits 1 when the committed files
 differ from what the reference data gives. The reference data is read from `../shared/reference/argocd/`
@@ -25,7 +25,7 @@ except ImportError:  # pragma: no cover
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = PROJECT_ROOT.parent / "shared" / "reference" / "argocd"
-OUT = Path(__file__).resolve().parent / "v1"
+OUT = PROJECT_ROOT / "drkit" / "schemas" / "v1"  # package data: an uninstalled checkout validates too
 FORMAT_VERSION = 1
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 

@@ -1,4 +1,4 @@
-"""Tests of drkit.schema and the generated schemas/v1: Argo CD's own objects pass, secrets and drift do not."""
+"""Tests of drkit.schema and the generated drkit/schemas/v1: Argo CD's own objects pass, secrets and drift do not."""
 
 from __future__ import annotations
 
@@ -96,10 +96,10 @@ def test_regenerating_gives_the_committed_files() -> None:
     generate = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(generate)
     built = generate.build(REFERENCE)
-    committed = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "schemas" / "v1").glob("*.json")}
+    committed = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "drkit" / "schemas" / "v1").glob("*.json")}
     assert sorted(built) == sorted(committed)
     for name, text in built.items():
-        assert text == committed[name], f"schemas/v1/{name} drifted: run python schemas/generate.py"
+        assert text == committed[name], f"drkit/schemas/v1/{name} drifted: run python schemas/generate.py"
 
 
 # --- CRD kinds -----------------------------------------------------------------------------------------------
@@ -396,3 +396,13 @@ def test_the_demo_instance_validates(demo_objects: dict[str, list[dict[str, Any]
     assert {str(i): schema.problems(kind, doc) for i, doc in enumerate(demo_objects[kind])} == {
         str(i): [] for i in range(len(demo_objects[kind]))
     }
+
+
+def test_the_schemas_are_package_data_inside_the_source_tree() -> None:
+    """An uninstalled checkout validates: `drkit.schemas` is a folder of the package, not mapped from elsewhere."""
+    from importlib.resources import files
+
+    where = Path(str(files("drkit.schemas")))
+    assert where == ROOT / "drkit" / "schemas"
+    assert (where / "v1" / "applications.json").is_file()
+    assert not (ROOT / "schemas" / "v1").exists()  # the generator's folder holds no second copy
