@@ -23,7 +23,7 @@ class Certificate:
     cert_data: str = field(repr=False)
 
     def api_item(self) -> dict[str, str]:
-        """The item for `POST /api/v1/certificates`: certData is base64, as the API's []byte requires."""
+        """The item a certificates write lists: certData is base64, as the API's []byte requires."""
         item = {"serverName": self.server_name, "certType": self.cert_type, "certSubType": self.cert_sub_type}
         item["certData"] = base64.b64encode(self.cert_data.encode()).decode()
         return item

@@ -36,6 +36,12 @@ class PruneResult:
     def to_json(self) -> dict[str, Any]:
         return {"kept": self.kept, "deleted": self.deleted, "dry_run": self.dry_run}
 
+    def lines(self) -> list[str]:
+        verb = "would delete" if self.dry_run else "deleted"
+        return [f"kept {len(self.kept)} backup(s); {verb} {len(self.deleted)}"] + [
+            f"  {verb}: {b}" for b in self.deleted
+        ]
+
 
 def _period(backup_id: str, rule: str) -> str:
     at = backup_time(backup_id)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drkit.backup import read_manifest, read_object, resolve, unlisted
+from drkit.errors import EXIT_OK, EXIT_PARTIAL
 from drkit.kinds import KINDS, RESTORE_ORDER
 from drkit.refs import missing
 from drkit.store import Store
@@ -23,6 +24,14 @@ class VerifyResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"backup_id": self.backup_id, "ok": self.ok, "problems": self.problems}
+
+    def lines(self) -> list[str]:
+        head = f"backup {self.backup_id}: {'ok' if self.ok else f'{len(self.problems)} problem(s)'}"
+        return [head] + [f"  {p}" for p in self.problems]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if self.ok else EXIT_PARTIAL
 
 
 def verify(store: Store, instance: str, backup: str, *, concurrency: int = 16) -> VerifyResult:

@@ -156,7 +156,7 @@ FACTS: tuple[Fact, ...] = (
 
 
 def parse_version(text: str) -> Version | None:
-    """`v3.0.14+abc1234` (as `/api/version` answers) as (3, 0, 14); None when it names no release."""
+    """`v3.0.14+abc1234` (as the version endpoint answers) as (3, 0, 14); None when it names no release."""
     found = re.match(r"^v?(\d+)\.(\d+)\.(\d+)", (text or "").strip())
     return (int(found[1]), int(found[2]), int(found[3])) if found else None
 

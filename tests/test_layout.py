@@ -1,4 +1,4 @@
-"""How drkit's modules depend on each other: no import cycle."""
+"""How drkit's modules depend on each other and how big they are: no import cycle, none over ~400 lines."""
 
 from __future__ import annotations
 
@@ -59,3 +59,12 @@ def test_drkit_has_no_import_cycle() -> None:
     edges = graph()
     assert "drkit.kinds" in edges and "drkit.urls" in edges["drkit.kinds"]  # the graph is read, not empty
     assert cycle(edges) == []
+
+
+MAX_LINES = 420  # STYLE.md: modules under ~400 lines
+
+
+def test_no_module_is_over_the_size_guideline() -> None:
+    sizes = {p.relative_to(PACKAGE.parent).as_posix(): len(p.read_text().splitlines()) for p in PACKAGE.glob("*.py")}
+    assert len(sizes) > 20
+    assert {name: n for name, n in sizes.items() if n > MAX_LINES} == {}

@@ -1,0 +1,165 @@
+"""How the command line's flags become objects: the shared option sets, the store-and-instance decorator, the
+API client and the credentials file from flags, environment and files. Prints nothing and never exits: cli.py
+does both.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+
+from drkit.argocd import Client, server_url
+from drkit.errors import ConfigError
+from drkit.kinds import parse_kinds
+from drkit.store import Store, open_store
+
+DEFAULT_STORE = "./drkit-backups"
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def opt(*names: str, **kw: Any) -> Decorator:
+    """A click option; one read from the environment says so in --help."""
+    if "envvar" in kw:
+        kw.setdefault("show_envvar", True)
+    return click.option(*names, **kw)
+
+
+store_options = [
+    opt("--store", envvar="DRKIT_STORE", default=DEFAULT_STORE, help="s3://bucket[/prefix], or a local directory."),
+    opt("--instance", envvar="DRKIT_INSTANCE", help="Instance name in the store [default: the server's host]."),
+]
+server_options = [
+    opt(
+        "--server",
+        envvar="ARGOCD_SERVER",
+        help="Argo CD API server: https://host[:port], http://host:port or host[:port].",
+    ),
+    opt("--auth-token", envvar="ARGOCD_AUTH_TOKEN", help="Argo CD API token (prefer --auth-token-file)."),
+    opt("--auth-token-file", type=click.Path(dir_okay=False), help="Read the token from this file (a mounted Secret)."),
+    opt("--username", envvar="ARGOCD_USERNAME", help="Log in with a local account instead of a token."),
+    opt("--password", envvar="ARGOCD_PASSWORD", help="Password for --username."),
+    opt("--insecure", is_flag=True, envvar="ARGOCD_INSECURE", help="Skip TLS certificate verification."),
+    opt("--plaintext", is_flag=True, envvar="ARGOCD_PLAINTEXT", help="Use http for a bare host[:port]."),
+    opt("--ca-bundle", type=click.Path(dir_okay=False, exists=True), help="PEM bundle to verify the server with."),
+    opt("--request-timeout", type=float, default=30.0, help="Seconds to wait for one API answer."),
+]
+naming_options = [
+    opt("--server", envvar="ARGOCD_SERVER", help="Only used to name the instance."),
+    opt("--plaintext", is_flag=True, hidden=True),
+]
+output_option = opt("-o", "--output", type=click.Choice(["text", "json"]), default="text", help="Output format.")
+
+
+def apply_options(options: list[Decorator]) -> Decorator:
+    """Several options as one decorator, in the order given."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
+def make_client(
+    server: str | None,
+    auth_token: str | None,
+    auth_token_file: str | None,
+    username: str | None,
+    password: str | None,
+    insecure: bool,
+    plaintext: bool,
+    ca_bundle: str | None,
+    request_timeout: float,
+) -> Client:
+    """The API client from flags, environment and files; the token is never echoed."""
+    if not server:
+        raise ConfigError("no Argo CD server given", hint="pass --server or set ARGOCD_SERVER")
+    options = {"plaintext": plaintext, "insecure": insecure, "ca_bundle": ca_bundle, "timeout": request_timeout}
+    if auth_token_file:
+        try:
+            with open(auth_token_file, encoding="utf-8") as fh:
+                auth_token = fh.read().strip()
+        except OSError as err:
+            raise ConfigError(f"cannot read --auth-token-file {auth_token_file}: {err.strerror}") from None
+    if auth_token:
+        return Client(server, auth_token, **options)
+    if username and password:
+        return Client.login(server, username, password, **options)
+    raise ConfigError(
+        "no Argo CD credentials given",
+        hint="pass --auth-token-file, --auth-token or ARGOCD_AUTH_TOKEN, or --username and --password",
+    )
+
+
+def instance_name(instance: str | None, server: str | None, plaintext: bool, store: Store) -> str:
+    """`--instance`, else the server's host name, else the store's only instance."""
+    if instance:
+        return instance
+    if server:
+        return urlsplit(server_url(server, plaintext=plaintext)).hostname or ""
+    found = [name.rstrip("/") for name in store.list("") if name.endswith("/")]
+    if len(found) == 1:
+        return found[0]
+    raise ConfigError(
+        f"say which instance: {store.url} holds {', '.join(found) or 'no instance'}",
+        hint="pass --instance NAME or --server, or set DRKIT_INSTANCE",
+    )
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a command works: the opened store and the instance's name in it."""
+
+    store: Store
+    instance: str
+
+
+def at_instance(*, by_server: bool = True, naming_flags: bool = False) -> Decorator:
+    """--store and --instance, opened and named once for a command, which receives `place` instead.
+
+    The instance defaults to --server's host (`by_server`; a drill's --server is its scratch target, not the
+    source), else the store's only instance. `naming_flags` adds --server and --plaintext for commands that
+    talk to no Argo CD and take them only to name the instance. An export's --sse, --kms-key-id and
+    --object-lock-days open the store too.
+    """
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def run(*args: Any, store: str, instance: str | None, **kwargs: Any) -> Any:
+            writing = {k: kwargs.pop(k) for k in ("sse", "kms_key_id", "object_lock_days") if k in kwargs}
+            if writing.get("sse") == "none":
+                writing["sse"] = None
+            opened = open_store(store, **writing)
+            server = kwargs.pop("server", None) if naming_flags else kwargs.get("server")
+            plaintext = kwargs.pop("plaintext", False) if naming_flags else kwargs.get("plaintext", False)
+            name = instance_name(instance, server if by_server else None, plaintext, opened)
+            return fn(*args, place=Place(opened, name), **kwargs)
+
+        options = store_options + (naming_options if naming_flags else [])
+        return apply_options(options)(run)
+
+    return decorate
+
+
+def kinds_option(text: str | None) -> tuple[str, ...]:
+    """`--kinds`, with an unknown kind as a configuration error."""
+    try:
+        return parse_kinds(text)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
+def load_credentials(path: str | None) -> Any:
+    """The resolved credentials file, or None; every entry is resolved now, before anything is written."""
+    if not path:
+        return None
+    from drkit import credentials, secretsmanager
+
+    return credentials.load(path, env=dict(os.environ), fetch_secret=secretsmanager.fetcher())
