@@ -248,6 +248,12 @@ def prune(
 @opt("--wait/--no-wait", default=True, help="Wait until applications are Synced and Healthy.")
 @opt("--timeout", type=click.FloatRange(1), default=600.0, help="Seconds to wait for applications overall.")
 @opt("--concurrency", type=click.IntRange(1, 64), default=8, help="Objects written, apps synced in parallel.")
+@opt(
+    "--allow-field-loss",
+    is_flag=True,
+    help="Go on with objects the target's Argo CD version cannot hold whole (sync policy, project restrictions, "
+    "generators, rendering); the dropped fields are still reported.",
+)
 @output_option
 def restore(
     place: Place,
@@ -265,6 +271,7 @@ def restore(
     wait: bool,
     timeout: float,
     concurrency: int,
+    allow_field_loss: bool,
     output: str,
     **auth: Any,
 ) -> None:
@@ -288,6 +295,7 @@ def restore(
         wait=wait,
         timeout=timeout,
         concurrency=concurrency,
+        allow_field_loss=allow_field_loss,
     )
     name = place.instance
     loaded = backup.load(place.store, name, backup_id, restoring.kinds_to_read(options.kinds), require=options.kinds)

@@ -90,6 +90,7 @@ class Kind:
     data_from_credentials: bool = False  # the API never returns the data: only the credentials file has it
     unreturned: tuple[str, ...] = ()  # fields the API never returns, named in the restore report
     generated: bool = False  # an ApplicationSet may generate it: the owner reference is kept to recognise that
+    read_back: str = "answer"  # where a restore reads what was stored: the write's answer, a "get", or "" (neither)
 
     @property
     def order(self) -> int:
@@ -139,22 +140,22 @@ KINDS: dict[str, Kind] = {
     for k in (
         Kind(
             "certificates", "RepositoryCertificate", "certificate", "/api/v1/certificates", s.cert_id, s.cert_key,
-            s.view_whole, write=Write(items=True), stripped=("certData",), data_from_credentials=True,
+            s.view_whole, write=Write(items=True), stripped=("certData",), data_from_credentials=True, read_back="",
         ),
         Kind(
             "gpgkeys", "GnuPGPublicKey", "GPG key", "/api/v1/gpgkeys", s.gpg_id, lambda o: o["keyID"], s.view_whole,
-            body=s.body_gpg, write=Write(params=()), read_each=True, immutable=True,
+            body=s.body_gpg, write=Write(params=()), read_each=True, immutable=True, read_back="",
         ),
         Kind(
             "repocreds", "RepoCreds", "repository credentials", "/api/v1/repocreds", s.repocreds_id,
             s.repocreds_key, s.view_repocreds, body=s.body_typed, answers=s.answers_repocreds,
-            credentials=("repocreds", "url"), needs_secrets=s.repocreds_need_secrets,
+            credentials=("repocreds", "url"), needs_secrets=s.repocreds_need_secrets, read_back="",
         ),
         Kind(
             "repositories", "Repository", "repository", "/api/v1/repositories", s.repo_id, s.repo_key, s.view_repo,
             body=s.body_typed, tidy=_repository_tidy, refs=s.refs_repo, depends_on=("repocreds",),
             answers=s.answers_repo, credentials=("repositories", "repo"),
-            needs_secrets=s.repo_needs_secrets, connects=True, unreturned=_REPO_UNRETURNED,
+            needs_secrets=s.repo_needs_secrets, connects=True, unreturned=_REPO_UNRETURNED, read_back="get",
         ),
         Kind(
             "clusters", "Cluster", "cluster", "/api/v1/clusters", s.cluster_id, s.cluster_key, s.view_cluster,

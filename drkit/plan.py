@@ -34,6 +34,7 @@ class Step:
     needs_credentials: bool = False
     rearm: dict[str, Any] | None = None  # the original request object, when `body` is its disarmed form
     certificate: Certificate | None = None
+    losses: list[Any] = field(default_factory=list)  # readback.Loss: fields the target's version will drop
 
 
 @dataclass
@@ -44,6 +45,7 @@ class Plan:
     tokens_to_reissue: list[dict[str, Any]] = field(default_factory=list)  # {project, role, ids}
     extra: list[str] = field(default_factory=list)  # "kind/name" live on the target, absent from the backup
     credentials: Any = field(default=None, repr=False)  # what apply merges secrets from
+    target_version: str = ""  # the target's /api/version, which the steps' `losses` were predicted for
 
     @property
     def needs_credentials(self) -> list[str]:

@@ -27,10 +27,13 @@ class Outcome:
     diff: list[str] | None = None
     reason: str | None = None
     blocked_by: str | None = None  # "cluster https://...": skipped because that was not restored
+    dropped: list[Any] | None = None  # readback.Loss: fields the target did not keep (predicted, in a dry run)
+    written: bool = False  # the write went through, so its read-back counts
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "name": self.name, "action": self.action}
         optional = {"error": self.error, "reason": self.reason, "diff": self.diff, "blocked_by": self.blocked_by}
+        optional["dropped"] = [loss.to_json() for loss in self.dropped or []]
         return out | {k: v for k, v in optional.items() if v}
 
 
@@ -45,6 +48,13 @@ class RestoreReport:
     not_in_backup: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     plan: Plan | None = field(default=None, repr=False)
+    target_version: str = ""  # what the target's /api/version said
+
+    @property
+    def read_back(self) -> dict[str, int]:
+        """`{"written", "as_written"}`: objects written, and those whose stored form kept every field sent."""
+        written = [o for o in self.objects if o.written]
+        return {"written": len(written), "as_written": sum(1 for o in written if not o.dropped)}
 
     @property
     def apps(self) -> list[dict[str, Any]]:
@@ -80,6 +90,8 @@ class RestoreReport:
             "tokens_to_reissue": plan.tokens_to_reissue,
             "needs_credentials": plan.needs_credentials,
             "notes": self.notes,
+            "target_version": self.target_version,
+            "read_back": self.read_back,
         }
 
     def lines(self) -> list[str]:
@@ -90,6 +102,9 @@ class RestoreReport:
             if o.action == "unchanged":
                 continue
             detail = o.error or o.reason or (", ".join(o.diff) if o.diff else "")
+            if o.dropped and not o.error:
+                verb = "will drop" if self.dry_run else "dropped"
+                detail += ("; " if detail else "") + f"the target {verb} " + ", ".join(map(str, o.dropped))
             out.append(f"  {o.action:<9} {o.kind} {o.name}" + (f": {detail}" if detail else ""))
         if self.converged:
             out.append("applications:")
@@ -99,6 +114,9 @@ class RestoreReport:
             out += [f"  - {line}" for line in self.not_in_backup + self.notes]
         counts = {a: sum(1 for o in self.objects if o.action == a) for a in ACTIONS}
         out.append("summary: " + ", ".join(f"{n} {a}" for a, n in counts.items()) + f"; exit code {self.exit_code}")
+        if not self.dry_run:
+            back = self.read_back
+            out.append(f"{back['as_written']} of {back['written']} objects read back as written")
         return out
 
 

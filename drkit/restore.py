@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from drkit import readback, versions
 from drkit.argocd import Client
 from drkit.errors import ApiError, AuthError
 from drkit.kinds import KINDS, RESTORE_ORDER, generated_by, normalize
@@ -42,6 +43,7 @@ class RestoreOptions:
     wait: bool = True
     timeout: float = 600.0
     concurrency: int = 8
+    allow_field_loss: bool = False  # keep going with objects the target's version could not hold whole
 
 
 @dataclass
@@ -73,7 +75,7 @@ def apply(client: Client, plan: Plan, options: RestoreOptions) -> list[Outcome]:
         if not steps:
             continue
         with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
-            results = list(pool.map(lambda s: _apply_step(client, plan, s, broken), steps))
+            results = list(pool.map(lambda s: _apply_step(client, plan, s, broken, options), steps))
         for step, outcome in zip(steps, results, strict=True):
             if outcome.action == "fail" or outcome.blocked_by:
                 broken.add(step.kind, step.doc)
@@ -91,7 +93,7 @@ def blocker(step: Step, broken: Index) -> str | None:
     return None
 
 
-def _apply_step(client: Client, plan: Plan, step: Step, broken: Index) -> Outcome:
+def _apply_step(client: Client, plan: Plan, step: Step, broken: Index, options: RestoreOptions) -> Outcome:
     if step.action not in ("create", "update"):
         return Outcome(step.kind, step.name, step.action, diff=step.changes or None, reason=step.reason)
     needed = blocker(step, broken)
@@ -100,7 +102,7 @@ def _apply_step(client: Client, plan: Plan, step: Step, broken: Index) -> Outcom
         return Outcome(step.kind, step.name, "skip", reason=reason, blocked_by=needed)
     row = KINDS[step.kind]
     try:
-        client.write(step.kind, _payload(plan, step), update=step.action == "update")
+        answer = client.write(step.kind, _payload(plan, step), update=step.action == "update")
     except AuthError as err:
         if not row.remote_401:
             raise
@@ -113,7 +115,40 @@ def _apply_step(client: Client, plan: Plan, step: Step, broken: Index) -> Outcom
         return Outcome(step.kind, step.name, "fail", error=error)
     except ApiError as err:
         return Outcome(step.kind, step.name, "fail", error=_failure(step, err))
-    return Outcome(step.kind, step.name, step.action, diff=step.changes or None)
+    lost = read_back(client, step, answer)
+    outcome = Outcome(step.kind, step.name, step.action, diff=step.changes or None, dropped=lost, written=True)
+    if any(loss.policy for loss in lost) and not options.allow_field_loss:
+        outcome.action, outcome.error = "fail", field_loss(step, lost, plan.target_version)
+    return outcome
+
+
+def read_back(client: Client, step: Step, answer: Any) -> list[readback.Loss]:
+    """The fields of the object just written that the target did not keep: from its answer, a GET, or the table."""
+    row, body = KINDS[step.kind], step.body or {}
+    if row.read_back == "get":
+        params = {"appProject": body["project"]} if body.get("project") else None
+        try:
+            answer = client.get_object(step.kind, step.name, params)
+        except ApiError:
+            return step.losses  # written, but not readable now: the version table's word stands
+    elif row.read_back != "answer":
+        return step.losses
+    seen = readback.observed(step.kind, body, answer)
+    return readback.merged(seen, readback.unobservable(step.losses, step.kind, body))
+
+
+def field_loss(step: Step, lost: list[readback.Loss], version: str) -> str:
+    """`<kind> <name>: Argo CD <v> did not keep <fields>; what was done; what to do`."""
+    row = KINDS[step.kind]
+    fields = ", ".join(str(loss) for loss in lost if loss.policy)
+    needed = [loss.since for loss in lost if loss.policy and loss.since]
+    upgrade = f"Argo CD v{'.'.join(map(str, max(needed)))} or later" if needed else "an Argo CD that keeps them"
+    return (
+        f"{row.singular} {step.name}: Argo CD {version or '(version unknown)'} did not keep {fields}, so it would "
+        f"act differently from the backup; it is stored as the target holds it, and nothing that depends on it was "
+        f"synced or re-armed. Restore onto {upgrade}, remove the fields from the backup's object, or rerun with "
+        "--allow-field-loss to accept the loss"
+    )
 
 
 def _payload(plan: Plan, step: Step) -> dict[str, Any]:
@@ -154,12 +189,12 @@ def restore(
 ) -> RestoreReport:
     """Select, remap, plan, then (unless a dry run) apply and converge; the report says what happened."""
     objects = remap(select(backup.objects, options), options.remap_clusters, options.remap_repos).objects
+    version = target_version(client)
     the_plan = plan(objects, read_live(client, [k for k in RESTORE_ORDER if k in objects]), credentials, options)
-    report = RestoreReport(backup.backup_id, options.dry_run, plan=the_plan)
+    predict(the_plan, version)
+    report = RestoreReport(backup.backup_id, options.dry_run, plan=the_plan, target_version=version)
     if options.dry_run:
-        report.objects = [
-            Outcome(s.kind, s.name, s.action, diff=s.changes or None, reason=s.reason) for s in the_plan.steps
-        ]
+        report.objects = [_planned(s, options) for s in the_plan.steps]
     else:
         report.objects = apply(client, the_plan, options)
         targets = app_targets(the_plan, report.objects, backup.objects)
@@ -176,6 +211,31 @@ def restore(
             )
     report.not_in_backup = not_in_backup(the_plan, objects)
     return report
+
+
+def target_version(client: Client) -> str:
+    """The target's `/api/version` (it answers without auth), or "" when it does not say."""
+    try:
+        return client.version()
+    except ApiError:
+        return ""
+
+
+def predict(the_plan: Plan, version: str) -> None:
+    """Note on each step that writes the fields the target's version will drop (none when the version is unknown)."""
+    the_plan.target_version = version
+    parsed = versions.parse_version(version)
+    for step in the_plan.steps:
+        if step.action in ("create", "update") and step.body is not None:
+            step.losses = readback.predict(step.kind, step.body, parsed)
+
+
+def _planned(step: Step, options: RestoreOptions) -> Outcome:
+    """A dry run's outcome: the action, and the fields the target will drop, with what that will do."""
+    reason = step.reason
+    if any(loss.policy for loss in step.losses) and not options.allow_field_loss:
+        reason = "will be recorded failed (the target cannot hold it whole) unless --allow-field-loss"
+    return Outcome(step.kind, step.name, step.action, diff=step.changes or None, reason=reason, dropped=step.losses)
 
 
 def app_targets(the_plan: Plan, outcomes: list[Outcome], backup_objects: Objects) -> list[AppTarget]:

@@ -98,8 +98,10 @@ def _cluster(path: str, since: str, effect: str, struct: str) -> Fact:
 # v3.5.1), absent at every tag before it from v2.10.0 (the struct's JSON tags, `git show <tag>:<file>`).
 FACTS: tuple[Fact, ...] = (
     # Application spec (and ApplicationSet template): sync policy and rendering
-    *_app("**.syncPolicy.automated.enabled", "3.1.0", SYNC_POLICY, "SyncPolicyAutomated",
-          note="v3.0.0's controller syncs any app that has `automated`: sent disarmed, it arrives armed"),
+    # only `false` is lost: absent means enabled (v3.1.0 types.go IsAutomatedSyncEnabled)
+    Fact(_APP_AND_TEMPLATE, "**.syncPolicy.automated.enabled", _v("3.1.0"), SYNC_POLICY,
+         f"v3.1.0 {TYPES} SyncPolicyAutomated", value=False,
+         note="v3.0.0's controller syncs any app that has `automated`: sent disarmed, it arrives armed"),
     *_app("**.syncPolicy.retry.refresh", "3.2.0", SYNC_POLICY, "RetryStrategy"),
     *_app("**.sourceHydrator", "2.14.0", RENDERING, "ApplicationSpec",
           note="v2.13 refuses the create: without it the spec has no source (v2.13.0 util/argo/argo.go)"),
@@ -218,9 +220,15 @@ def _find(node: Any, parts: list[str], here: str = "") -> Iterator[tuple[str, An
             yield from _find(item, rest, f"{where}[{i}]")
 
 
+# Maps whose keys are the user's, not Argo CD's fields: `**` does not look inside them (a Helm value named `helm`)
+FREE_FORM = frozenset({"valuesObject", "elements", "values", "labels", "annotations", "parameters", "env"})
+
+
 def _children(node: Any, here: str) -> Iterator[tuple[str, Any]]:
     if isinstance(node, dict):
         for key, child in node.items():
+            if key in FREE_FORM:
+                continue
             yield (f"{here}.{key}" if here else key), child
     elif isinstance(node, list):
         for i, child in enumerate(node):

@@ -171,7 +171,10 @@ def test_json_report_shape(source: Backup, target: Simulator) -> None:
         assert item["action"] in ("create", "update", "unchanged", "skip", "fail")
     for app in doc["apps"]:
         assert {"name", "sync", "health", "phase"} <= set(app)
-    assert report.lines()[-1].startswith("summary: ")
+    assert report.lines()[-2].startswith("summary: ")
+    written = sum(1 for o in doc["objects"] if o["action"] in ("create", "update"))
+    assert doc["read_back"] == {"written": written, "as_written": written}  # a faithful target drops nothing
+    assert report.lines()[-1] == f"{written} of {written} objects read back as written"
 
 
 def test_changed_app_is_updated_in_place(source: Backup, target: Simulator) -> None:

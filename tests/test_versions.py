@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from drkit.kinds import KINDS
+from drkit.testing import versions as sim_versions
 from drkit.versions import (
     COSMETIC,
     EFFECTS,
@@ -158,10 +159,41 @@ def _struct(tag: str, file: str, name: str) -> str:
 @pytest.mark.skipif(not MIRROR.exists(), reason="Argo CD's source mirror is not on this machine")
 def test_each_field_fact_holds_at_its_tag_and_not_at_the_release_before() -> None:
     tags = _tags()
-    for fact in [f for f in FACTS if f.value is PRESENT]:
+    for fact in [f for f in FACTS if f.value is PRESENT or isinstance(f.value, bool)]:  # a new field, not a value
         since, file, *structs = fact.source.split()
         field = fact.path.split(".")[-1].removesuffix("[]")
         before = [t for t in tags if tuple(int(x) for x in t[1:].split(".")) < fact.since][-1]
         for struct in [s for s in structs if s != "and"]:
             assert re.search(rf'json:"{field}[,"]', _struct(since, file, struct)), (fact, since)
             assert not re.search(rf'json:"{field}[,"]', _struct(before, file, struct)), (fact, before)
+
+
+def _field_rows() -> set[tuple[str, str, tuple[int, int, int]]]:
+    """(swagger definition, JSON name, first version) of every row about a new field (not a new value)."""
+    out = set()
+    for fact in [f for f in FACTS if f.value is PRESENT or isinstance(f.value, bool)]:
+        _, _, *structs = fact.source.split()
+        field = fact.path.split(".")[-1].removesuffix("[]")
+        out |= {(f"v1alpha1{struct}", field, fact.since) for struct in structs if struct != "and"}
+    return out
+
+
+def test_the_table_and_the_simulator_agree() -> None:
+    """drkit's table and the simulator's FIELDS were each read from Argo CD's source on their own: every
+    (struct, field, first version) is in both, and the controller's reading of `enabled` starts where the field does.
+    """
+    sim = {(f.type, f.name, (f.since.major, f.since.minor, f.since.patch)) for f in sim_versions.FIELDS}
+    drkit = _field_rows()
+    assert drkit - sim == set(), "in drkit's table only"
+    assert sim - drkit == set(), "in the simulator only"
+    enabled = next(f for f in FACTS if f.path.endswith("automated.enabled"))
+    assert enabled.since == (sim_versions.AUTOMATED_ENABLED.major, sim_versions.AUTOMATED_ENABLED.minor, 0)
+    assert enabled.value is False  # absent means enabled (v3.1.0 types.go IsAutomatedSyncEnabled)
+
+
+def test_user_keys_are_not_mistaken_for_fields() -> None:
+    """A Helm value or a list element that happens to be called like a field is the user's, not Argo CD's."""
+    app = {"spec": {"source": {"helm": {"valuesObject": {"helm": {"namespace": "x"}}}}}}
+    assert dropped("applications", app, (2, 12, 0)) == []
+    appset = {"spec": {"generators": [{"list": {"elements": [{"git": {"files": [{"exclude": True}]}}]}}]}}
+    assert dropped("applicationsets", appset, (3, 0, 0)) == []
