@@ -11,6 +11,9 @@ Choices a caller relies on:
   sync is sent afterwards only if it left the app OutOfSync or failed.
 - A hard refresh that does not answer in time (the controller is slow or down) is noted, not fatal: the sync
   is sent anyway, and the wait decides.
+- Re-arm puts an app's original spec back (its syncPolicy exactly as in the backup): once it is Healthy, else at
+  the end. ApplicationSets are re-applied at the end, then the apps they generate are re-armed: before that, a
+  set still tightened with a disarmed template would undo them.
 - The result list holds one `AppResult` per target (kind `applications`), in the order worked, then one per
   re-applied ApplicationSet (kind `applicationsets`; `rearmed` False and `message` set when the upsert failed).
 """
@@ -31,6 +34,7 @@ from drkit.kinds import KINDS
 
 APPS = KINDS["applications"]
 SYNCED, HEALTHY = "Synced", "Healthy"
+NOT_CREATED = "Missing"  # the sync status of a generated app its set has not created (Argo CD never says it)
 FAILED_PHASES = frozenset({"Failed", "Error"})
 IN_PROGRESS = "another operation is already in progress"
 SYNC_RETRIES = 1
@@ -108,11 +112,12 @@ def converge(
         for stage in stages(targets):
             by_key.update({(t.namespace, t.name): t for t in stage})
             results.extend(pool.map(run.app, stage))
+    appsets = rearm_appsets(client, appsets_to_rearm)  # before their generated apps, or the sets would undo them
     for result in results:
         target = by_key[(result.namespace, result.name)]
-        if target.rearm_spec is not None and not result.rearmed:
-            run.rearm(target, result, healthy=False)
-    return results + rearm_appsets(client, appsets_to_rearm)
+        if target.rearm_spec is not None and not result.rearmed and result.sync != NOT_CREATED:
+            run.rearm(target, result, healthy=result.health == HEALTHY)
+    return results + appsets
 
 
 def stages(targets: Sequence[Target]) -> list[list[Target]]:
@@ -205,7 +210,7 @@ class _Run:
             raise
         except ApiError as err:
             result = AppResult(target.name, target.namespace, outcome="failed", message=_explain(target, err))
-        if target.rearm_spec is not None and result.health == HEALTHY:
+        if target.rearm_spec is not None and result.health == HEALTHY and not getattr(target, "generated", False):
             self.rearm(target, result, healthy=True)
         return result
 
@@ -220,7 +225,7 @@ class _Run:
                         "ApplicationSet's status conditions (`kubectl -n argocd get applicationset -o yaml`)"
                     ),
                 )
-            return AppResult(target.name, target.namespace, "Missing", "Missing", outcome=outcome, message=message)
+            return AppResult(target.name, target.namespace, NOT_CREATED, "Missing", outcome=outcome, message=message)
         note = self._refresh(target)
         app = self._get(target)
         if not self.options.sync:

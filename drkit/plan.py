@@ -1,9 +1,10 @@
 """The restore plan: each backup object compared with the live target, as create, update, unchanged or skip.
 
 The comparison is like with like: the live object normalised as an export would store it, against the backup
-document minus what the API never returns. Bodies carry the safety transforms (automated sync disarmed,
-ApplicationSets unable to delete); a live object equal to the transformed body is `unchanged` too, so a second
-restore after a first one that disarmed things (and maybe never re-armed them) writes nothing.
+document minus what the API never returns. Bodies carry the safety transforms (no `automated` in apps and
+ApplicationSet templates, ApplicationSets unable to delete); a live object equal to the transformed body is
+`unchanged` too, so a second restore after a first one that disarmed things (and maybe never re-armed them) writes
+nothing.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def view(kind: str, doc: dict[str, Any], live: dict[str, Any] | None = None) -> 
 
 
 def request_body(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
-    """The object as the API takes it, in its safe form (automated sync disarmed, ApplicationSets unable to delete)."""
+    """The object as the API takes it, in its safe form (no `automated`, ApplicationSets unable to delete)."""
     row = KINDS[kind]
     body = row.body(doc)
     return row.safety(body) if row.safety else body

@@ -19,6 +19,7 @@ from drkit.plan import Plan, Step, plan
 from drkit.refs import MAY_USE, Index, kinds_to_read, refs  # noqa: F401 (kinds_to_read: for the CLI)
 from drkit.remap import remap, select
 from drkit.report import ACTIONS, DiffReport, Outcome, RestoreReport, not_in_backup  # noqa: F401 (ACTIONS: for the CLI)
+from drkit.shapes import disarmed
 
 __all__ = ["AppTarget", "Outcome", "Plan", "RestoreOptions", "RestoreReport", "apply", "diff", "restore", "select"]
 
@@ -258,6 +259,8 @@ def app_targets(the_plan: Plan, outcomes: list[Outcome], backup_objects: Objects
         wave = _int(meta.get("annotations", {}).get(SYNC_WAVE, "0"))
         parents = sorted(p for p in _parents(meta, names) if p != meta["name"])
         rearm = the_plan.rearm_apps.get(step.name)
+        if generated and disarmed(step.doc) != step.doc:
+            rearm = step.doc["spec"]  # its set is restored with a disarmed template: put back what it generated
         project = step.doc.get("spec", {}).get("project") or "default"
         targets.append(AppTarget(meta.get("namespace", ""), meta["name"], wave, parents, rearm, generated, project))
     return targets

@@ -194,21 +194,39 @@ def body_gpg(doc: Doc) -> Doc:
 
 
 def disarmed(doc: Doc) -> Doc:
-    """An application with automated sync switched off (`automated.enabled: false`)."""
+    """An application without `spec.syncPolicy.automated`: the one disarmed form every Argo CD version honours.
+
+    `automated.enabled: false` exists only from v3.1.0; older targets drop it silently and create the app armed
+    (VERSIONS.md). The original spec is put back whole at re-arm, so a paused app stays paused.
+    """
     doc = copy.deepcopy(doc)
-    automated = doc.get("spec", {}).get("syncPolicy", {}).get("automated")
-    if isinstance(automated, dict) and automated.get("enabled", True) is not False:
-        automated["enabled"] = False
+    if isinstance(doc.get("spec"), dict):
+        doc["spec"] = _without_automated(doc["spec"])
     return doc
 
 
 def tightened(doc: Doc) -> Doc:
-    """An ApplicationSet that cannot delete: `create-only` kept, else `create-update`; resources preserved."""
+    """An ApplicationSet that cannot delete and generates disarmed apps; both are undone at re-arm.
+
+    `create-only` is kept, anything else becomes `create-update`, resources are preserved; the template loses
+    `automated`, so a generated app waits for drkit's sync instead of syncing by itself out of wave order.
+    """
     doc = copy.deepcopy(doc)
     policy = doc.setdefault("spec", {}).setdefault("syncPolicy", {})
     policy["applicationsSync"] = "create-only" if policy.get("applicationsSync") == "create-only" else "create-update"
     policy["preserveResourcesOnDeletion"] = True
+    template = doc["spec"].get("template")
+    if isinstance(template, dict) and isinstance(template.get("spec"), dict):
+        template["spec"] = _without_automated(template["spec"])
     return doc
+
+
+def _without_automated(spec: Doc) -> Doc:
+    policy = {k: v for k, v in (spec.get("syncPolicy") or {}).items() if k != "automated"}
+    out = {k: v for k, v in spec.items() if k != "syncPolicy"}
+    if policy:  # Argo CD stores an empty syncPolicy as none (NormalizeApplicationSpec)
+        out["syncPolicy"] = policy
+    return out
 
 
 # what an object depends on, and the keys others find it by ----------------------------------------------------

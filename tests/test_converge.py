@@ -287,8 +287,7 @@ def test_a_refused_token_propagates(sim: Simulator) -> None:
 
 def test_rearm_after_healthy_and_at_the_end_for_unhealthy(sim: Simulator, client: Client) -> None:
     armed = spec(automated={"prune": True, "selfHeal": True})
-    disarmed = copy.deepcopy(armed)
-    disarmed["syncPolicy"]["automated"]["enabled"] = False
+    disarmed = spec()  # as a restore writes it: no `automated`
     sim.unhealthy.add("sick")
     create(client, "well", disarmed)
     create(client, "sick", copy.deepcopy(disarmed))

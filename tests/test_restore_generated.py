@@ -61,13 +61,19 @@ SEED: dict[str, Any] = {
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def source() -> Iterator[Simulator]:
+    """The instance backed up: armed, paused and manual apps, and a set whose template is armed with prune."""
+    with Simulator() as instance:
+        seed.load(instance, SEED)
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def store(source: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A local store with one export (instance `small`) of the seeded instance."""
     path = tmp_path_factory.mktemp("store")
-    with Simulator() as source:
-        seed.load(source, SEED)
-        args = ["export", "--server", source.address, "--plaintext", "--auth-token", source.token]
-        result = CliRunner().invoke(main, [*args, "--store", str(path), "--instance", "small"])
+    args = ["export", "--server", source.address, "--plaintext", "--auth-token", source.token]
+    result = CliRunner().invoke(main, [*args, "--store", str(path), "--instance", "small"])
     assert result.exit_code == 0, result.output
     return path
 
@@ -103,3 +109,40 @@ def test_with_no_wait_a_generated_app_not_created_yet_is_awaited_not_failed(stor
     for name in ("dev-guestbook", "qa-guestbook"):
         assert apps[name]["outcome"] == "awaited", apps[name]
         assert "not waited for (--no-wait)" in apps[name]["message"]
+
+
+def first_writes(sim: Simulator) -> dict[tuple[str, str], dict[str, Any]]:
+    """The first stored version of every app and set, from the simulator's watch journal."""
+    with sim.lock:
+        entries = list(sim.journal.entries)
+    first: dict[tuple[str, str], dict[str, Any]] = {}
+    for _, kind, _, obj in entries:
+        first.setdefault((kind, obj["metadata"]["name"]), obj)
+    return first
+
+
+def test_apps_and_appset_templates_are_created_without_automated(store: Path, target: Simulator) -> None:
+    """`automated.enabled: false` is dropped by Argo CD before v3.1.0 (VERSIONS.md; v3.0.0 `types.go` has no
+    `Enabled`), so the only disarmed form every version honours is no `automated` at all."""
+    result = restore(target, store, "--no-sync")
+    assert result.exit_code == 0, result.output
+    first = first_writes(target)
+    for name in ("armed", "paused", "manual"):
+        assert "automated" not in first[("app", name)]["spec"].get("syncPolicy", {}), name
+    template = first[("appset", "envs")]["spec"]["template"]["spec"]
+    assert "automated" not in template.get("syncPolicy", {})
+    assert first[("appset", "envs")]["spec"]["syncPolicy"]["applicationsSync"] == "create-update"
+
+
+def test_nothing_auto_syncs_before_drkit_rearms_it_and_rearm_restores_the_backup(
+    source: Simulator, store: Path, target: Simulator
+) -> None:
+    result = restore(target, store)
+    assert result.exit_code == 0, result.output
+    assert target.auto_synced == []  # the controller synced nothing by itself: every sync was drkit's, in order
+    apps = apps_of(result)
+    assert {(a["sync"], a["health"]) for a in apps.values()} == {("Synced", "Healthy")}
+    with source.lock, target.lock:
+        for key, app in source.applications.items():
+            assert target.applications[key]["spec"] == app["spec"], key  # paused stays paused, armed is armed
+        assert target.applicationsets[("argocd", "envs")]["spec"] == source.applicationsets[("argocd", "envs")]["spec"]

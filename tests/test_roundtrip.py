@@ -393,8 +393,10 @@ def test_a_restore_killed_halfway_converges_when_run_again(source: Simulator, st
         if proc.stderr:
             proc.stderr.close()
     halfway = target.applications
-    assert any(
-        app["spec"].get("syncPolicy", {}).get("automated", {}).get("enabled") is False for app in halfway.values()
+    assert any(  # written disarmed: without the `automated` the backup has
+        "automated" not in app["spec"].get("syncPolicy", {})
+        and "automated" in source.applications[key]["spec"].get("syncPolicy", {})
+        for key, app in halfway.items()
     )
     target.gateway.faults.latency = 0.0
     again = run_restore(target, store)
@@ -408,3 +410,27 @@ def test_a_restore_killed_halfway_converges_when_run_again(source: Simulator, st
         uninterrupted.stop()
     assert_same_state(state(target), state(source))  # app specs as in the backup: automated sync re-armed
     assert_all_synced_and_healthy(target)
+
+
+def test_demo_restore_with_bare_ssh_key_fields_runs_clean_and_nothing_auto_syncs_before_rearm(
+    source: Simulator, store: Path, tmp_path: Path
+) -> None:
+    """Issue 7's "done when": known hosts as Argo CD's own certData (the key field alone), a slow ApplicationSet
+    controller, `--sync --wait`: exit 0, every app (generated ones too) Synced/Healthy, re-armed as in the backup,
+    and the controller synced nothing by itself (its record of automated syncs is empty)."""
+    shutil.copytree(CREDENTIALS.parent / "demo-secrets", tmp_path / "demo-secrets")
+    text = CREDENTIALS.read_text()
+    bare = text.replace("certData: ssh-ed25519 AAAA", "certData: AAAA")
+    assert bare != text
+    credentials = tmp_path / "credentials.yaml"
+    credentials.write_text(bare)
+    with Simulator(app_namespaces=("team-a",), appset_seconds=1.0) as target:
+        args = restore_args(target, store, "--credentials", str(credentials), "--sync", "--wait", "-o", "json")
+        result = CliRunner().invoke(main, args, env=ENV)
+        assert result.exit_code == 0, result.output
+        apps = report(result)["apps"]
+        generated = [a for a in apps if a["name"].endswith("-guestbook") or a["name"].startswith("team-a-")]
+        assert len(generated) == 4
+        assert {(a["sync"], a["health"]) for a in apps} == {("Synced", "Healthy")}
+        assert target.auto_synced == []
+        assert_same_state(state(target), state(source))

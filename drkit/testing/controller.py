@@ -190,6 +190,7 @@ def _refresh(state: State, new: dict[str, Any]) -> bool:
     requested = operation is not None and not _blocked(state, new)
     if requested:
         new["operation"] = operation
+        state.auto_synced.append(((meta["namespace"], meta["name"]), copy.deepcopy(new["spec"]["syncPolicy"])))
     status["reconciledAt"] = now()
     return requested
 

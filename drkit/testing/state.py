@@ -70,6 +70,9 @@ class State:
         self.unreachable: set[str] = set()  # repo URLs and cluster servers whose connection test fails
         self.unhealthy: set[str] = set()  # app names the controller never makes Healthy
         self.pending: set[tuple[str, Key]] = set()  # controller work: (kind 'app'|'appset', key)
+        # Apps the controller synced by itself (automated sync), in order, with the syncPolicy that armed it: a test
+        # can assert that nothing a restore wrote synced before drkit re-armed it.
+        self.auto_synced: list[tuple[Key, dict[str, Any]]] = []
 
     @property
     def version(self) -> str:

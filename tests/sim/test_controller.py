@@ -162,6 +162,29 @@ def test_automated_sync_policy_syncs_by_itself(api, make_app):
     assert "operationState" not in off_app["status"]
 
 
+@pytest.mark.parametrize(
+    ("automated", "armed"),
+    [
+        ({}, True),
+        ({"prune": True}, True),
+        ({"enabled": True}, True),
+        ({"enabled": False, "prune": True}, False),
+        (None, False),
+    ],
+    ids=["empty", "prune", "enabled", "paused", "absent"],
+)
+def test_auto_sync_reads_automated_as_v3_1_and_is_recorded(papi, paused, make_app, automated, armed):
+    """v3.1.0 `controller/appcontroller.go` `autoSync` runs when `SyncPolicy.IsAutomatedSyncEnabled()`
+    (`types.go`: `Automated != nil && (Enabled == nil || *Enabled)`) and the app is OutOfSync; each such sync is
+    recorded in `auto_synced` with the policy that armed it."""
+    policy = {"syncOptions": ["CreateNamespace=true"]} | ({} if automated is None else {"automated": automated})
+    papi.post("/api/v1/applications", make_app(syncPolicy=policy))
+    controller.tick(paused)
+    operation = paused.applications[("argocd", "guestbook")].get("operation")
+    assert (operation or {}).get("initiatedBy") == ({"automated": True} if armed else None)
+    assert paused.auto_synced == ([(("argocd", "guestbook"), policy)] if armed else [])
+
+
 def test_watch_stream_initial_events_modified_and_deleted(api, make_app):
     """§6.28: NDJSON `{"result":{type,application}}`, initial ADDED sorted, live MODIFIED/DELETED events."""
     for name in ("b-app", "a-app"):
