@@ -31,6 +31,8 @@ from typing import Any, Protocol
 
 from drkit.errors import ApiError, AuthError, ConnectionFailed
 from drkit.kinds import KINDS
+from drkit.shapes import kept_paused
+from drkit.versions import Version
 
 APPS = KINDS["applications"]
 SYNCED, HEALTHY = "Synced", "Healthy"
@@ -106,13 +108,16 @@ def converge(
 ) -> list[AppResult]:
     """Refresh, sync and (with `options.wait`) wait for every target in waves; re-arm; see the module docstring."""
     run = _Run(client, options, clock, sleep, poll_start, poll_max)
+    run.version = _version(client) if appsets_to_rearm or any(t.rearm_spec for t in targets) else None
     results: list[AppResult] = []
     by_key: dict[tuple[str, str], Target] = {}
     with ThreadPoolExecutor(max_workers=max(1, int(options.concurrency or 1))) as pool:
         for stage in stages(targets):
             by_key.update({(t.namespace, t.name): t for t in stage})
             results.extend(pool.map(run.app, stage))
-    appsets = rearm_appsets(client, appsets_to_rearm)  # before their generated apps, or the sets would undo them
+    appsets = rearm_appsets(
+        client, appsets_to_rearm, run.version
+    )  # before their generated apps, or the sets would undo them
     for result in results:
         target = by_key[(result.namespace, result.name)]
         if target.rearm_spec is not None and not result.rearmed and result.sync != NOT_CREATED:
@@ -159,16 +164,16 @@ def in_progress(app: dict[str, Any]) -> bool:
     return not reconciled or _time(reconciled) < _time(finished)
 
 
-def rearm_appsets(client: Any, appsets: Sequence[dict[str, Any]]) -> list[AppResult]:
+def rearm_appsets(client: Any, appsets: Sequence[dict[str, Any]], version: Version | None) -> list[AppResult]:
     """Re-apply original ApplicationSets with `POST ?upsert=true` (an equal one is left as it is)."""
     results = []
     for doc in appsets:
-        body = copy.deepcopy(doc)
+        body, note = kept_paused("applicationsets", copy.deepcopy(doc), version)
         body.pop("status", None)
         meta = body.setdefault("metadata", {})
         for field in SERVER_METADATA:
             meta.pop(field, None)
-        result = AppResult(meta.get("name", ""), meta.get("namespace", ""), "", "", "", kind="applicationsets")
+        result = AppResult(meta.get("name", ""), meta.get("namespace", ""), "", "", "", note, kind="applicationsets")
         try:
             client.write("applicationsets", body)
             result.rearmed, result.outcome = True, "rearmed"
@@ -198,6 +203,7 @@ class _Run:
         self.client, self.options, self.clock, self.sleep = client, options, clock, sleep
         self.poll_start, self.poll_max = poll_start, max(poll_start, poll_max)
         self.deadline = clock() + float(options.timeout)
+        self.version: Version | None = None  # the target's, for what re-arm may write (see shapes.kept_paused)
 
     def remaining(self) -> float:
         return self.deadline - self.clock()
@@ -335,12 +341,13 @@ class _Run:
 
     def rearm(self, target: Target, result: AppResult, *, healthy: bool) -> None:
         """Put back the app's original spec (automated sync armed), keeping its live metadata; idempotent."""
+        spec, note = kept_paused("applications", {"spec": target.rearm_spec}, self.version)
+        result.message = _join(result.message, note)
         try:
             live = self._get(target)
-            if live.get("spec") != target.rearm_spec:
+            if live.get("spec") != spec["spec"]:
                 meta = {k: v for k, v in (live.get("metadata") or {}).items() if k in REARM_METADATA}
-                body = {"metadata": meta, "spec": target.rearm_spec}
-                self.client.write("applications", body, update=True)
+                self.client.write("applications", {"metadata": meta, "spec": spec["spec"]}, update=True)
         except AuthError:
             raise
         except ApiError as err:
@@ -349,6 +356,14 @@ class _Run:
             )
             return
         result.rearmed, result.rearmed_healthy = True, healthy
+
+
+def _version(client: Any) -> Version | None:
+    """The target's Argo CD version (`/api/version` answers without auth), or None when it does not say."""
+    try:
+        return client.release()
+    except ApiError:
+        return None
 
 
 def _states(app: dict[str, Any]) -> tuple[str, str, str]:

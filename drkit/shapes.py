@@ -12,6 +12,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from drkit import versions
 from drkit.urls import IN_CLUSTER_SERVER, has_repo_prefix, is_ssh, normalize_repo_url, normalize_server
 
 Doc = dict[str, Any]
@@ -219,6 +220,30 @@ def tightened(doc: Doc) -> Doc:
     if isinstance(template, dict) and isinstance(template.get("spec"), dict):
         template["spec"] = _without_automated(template["spec"])
     return doc
+
+
+def kept_paused(kind: str, doc: Doc, version: versions.Version | None) -> tuple[Doc, str]:
+    """`doc` as a target at `version` keeps it paused, and a note when that differs from `doc`.
+
+    A paused app (`automated.enabled: false`) on a target before v3.1.0 would be armed: it drops `enabled` and
+    syncs any app that has `automated` (versions.FACTS). There the only paused form is no `automated` at all, so
+    that is what re-arm writes; a target whose version is unknown is treated as such an old one.
+    """
+    doc, lost = copy.deepcopy(doc), False
+    enabled = [
+        d.path for d in versions.dropped(kind, doc, version or (0, 0, 0)) if d.path.endswith(".automated.enabled")
+    ]
+    for path in enabled:  # spec.syncPolicy... or spec.template.spec.syncPolicy...: no list on the way
+        *parents, last = path.removesuffix(".syncPolicy.automated.enabled").split(".")
+        owner = doc
+        for part in parents:
+            owner = owner[part]
+        if owner[last]["syncPolicy"]["automated"]["enabled"] is False:
+            owner[last], lost = _without_automated(owner[last]), True
+    if not lost:
+        return doc, ""
+    where = f"Argo CD v{'.'.join(map(str, version))}" if version else "this Argo CD (version unknown)"
+    return doc, f"paused in the backup (automated.enabled: false), which {where} cannot hold: left without automated"
 
 
 def _without_automated(spec: Doc) -> Doc:

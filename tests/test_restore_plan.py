@@ -13,6 +13,7 @@ from drkit.backup import Backup, fetch
 from drkit.kinds import RESTORE_ORDER, normalize
 from drkit.plan import CERT_HINT, plan
 from drkit.restore import RestoreOptions, diff, restore
+from drkit.shapes import kept_paused
 from drkit.testing import Simulator, seed
 
 NAMESPACES = ("team-a",)
@@ -278,3 +279,17 @@ def test_diff_reports_extra_live_objects(source: Backup, target: Simulator) -> N
     assert not drift.in_sync and drift.exit_code == 3
     assert "  applications/argocd/local-only: on the target, not in the backup" in drift.lines()
     assert len(target.gateway.mutating_requests()) == before
+
+
+def test_a_paused_app_or_template_is_rearmed_without_automated_where_the_target_cannot_read_enabled() -> None:
+    """Before v3.1.0 `enabled` is dropped and any `automated` syncs (VERSIONS.md): there paused means no `automated`."""
+    paused = {"syncPolicy": {"automated": {"enabled": False, "prune": True}, "syncOptions": ["A=true"]}}
+    app_doc, appset = {"spec": paused}, {"spec": {"template": {"spec": paused}}}
+    assert kept_paused("applications", app_doc, (3, 1, 0)) == (app_doc, "")
+    doc, note = kept_paused("applications", app_doc, (3, 0, 14))
+    assert doc == {"spec": {"syncPolicy": {"syncOptions": ["A=true"]}}} and "Argo CD v3.0.14 cannot hold" in note
+    doc, note = kept_paused("applicationsets", appset, None)
+    assert doc == {"spec": {"template": {"spec": {"syncPolicy": {"syncOptions": ["A=true"]}}}}}
+    assert "version unknown" in note
+    armed = {"spec": {"syncPolicy": {"automated": {"enabled": True}}}}
+    assert kept_paused("applications", armed, (2, 14, 0)) == (armed, "")  # dropping `enabled: true` changes nothing
