@@ -18,11 +18,12 @@ from typing import Any
 
 import yaml
 
-from drkit import __version__, documents, schema
+from drkit import __version__, argocd_settings, documents, schema, sources
 from drkit.argocd import Client
 from drkit.errors import ApiError, BackupNotFound, ConfigError, IntegrityError, ObjectNotFound
 from drkit.kinds import KINDS, RESTORE_ORDER, normalize
 from drkit.store import Store
+from drkit.versions import parse_version
 
 MANIFEST = "manifest.yaml"
 # what new_backup_id names a backup folder; anything else under an instance (drills/, a stray folder) is not a backup
@@ -133,12 +134,15 @@ def export(
     backup_id = new_backup_id(started)
     kinds = tuple(kinds)
     version = client.version()
+    settings = argocd_settings.capture(client.get("/api/v1/settings") or {})
     with ThreadPoolExecutor(concurrency) as pool:
         files, warnings = snapshot(client, kinds, pool)
         entries = write_objects(store, f"{instance}/{backup_id}", files, pool, progress)
     counts = {kind: 0 for kind in kinds}
     for entry in entries:
         counts[entry["kind"]] += 1
+    release = parse_version(version)
+    warnings += sources.export_warnings(release, version, counts)
     manifest = {
         "formatVersion": schema.FORMAT_VERSION,
         "drkitVersion": __version__,
@@ -152,6 +156,8 @@ def export(
         "counts": counts,
         "objects": entries,
         "warnings": warnings,
+        "argocdSettings": settings,
+        "sourceHides": sources.hidden_fields(release),
     }
     suspicious = shrink_check(store, instance, counts, max_shrink)
     if suspicious:

@@ -301,7 +301,8 @@ def restore(
     loaded = backup.load(place.store, name, backup_id, restoring.kinds_to_read(options.kinds), require=options.kinds)
     secrets = load_credentials(credentials)
     client = make_client(server, **auth)
-    report = restoring.restore(client, loaded, secrets, options, converge=converge.converge)
+    warn = lambda text: click.echo(f"drkit: warning: {text}", err=True)  # noqa: E731 (before any write)
+    report = restoring.restore(client, loaded, secrets, options, converge=converge.converge, warn=warn)
     if loaded.manifest.get("suspicious"):
         report.notes.insert(0, f"this backup was flagged at export: {loaded.manifest['suspicious']['reason']}")
     observe(name, lambda run: metrics.record_restore(run, report, loaded.manifest, restoring.ACTIONS))

@@ -28,6 +28,7 @@ from drkit.kinds import KINDS, normalize_repo_url, normalize_server, same_url  #
 
 SECTIONS = ("repositories", "repocreds", "clusters", "certificates")
 STR, SECRET, INT, BOOL, B64, SECRET_LIST, SECRET_MAP = "str", "secret", "int", "bool", "b64", "list", "map"
+REPO_TYPE = "repo type"  # git, helm or oci: a template's type, which sources before Argo CD 3.6 do not show
 _REPO_COMMON = {
     "username": STR, "password": SECRET, "sshPrivateKey": SECRET, "bearerToken": SECRET,
     "tlsClientCertData": STR, "tlsClientCertKey": SECRET, "githubAppPrivateKey": SECRET, "githubAppID": INT,
@@ -42,7 +43,7 @@ FIELDS: dict[str, dict[str, Any]] = {
         "insecure": BOOL, "insecureIgnoreHostKey": BOOL, "enableLfs": BOOL, "depth": INT,
         "webhookManifestCacheWarmDisabled": BOOL,
     },
-    "repocreds": dict(_REPO_COMMON),
+    "repocreds": _REPO_COMMON | {"type": REPO_TYPE},
     "clusters": {
         "username": STR, "password": SECRET, "bearerToken": SECRET, "proxyUrl": STR, "disableCompression": BOOL,
         "tlsClientConfig": {"caData": B64, "certData": B64, "keyData": B64, "insecure": BOOL, "serverName": STR},
@@ -275,6 +276,8 @@ class _Resolver:
             if text.strip().isdigit():
                 return int(text.strip())
             return self.problem(where, "must be a whole number")
+        if kind == REPO_TYPE and text not in ("git", "helm", "oci"):
+            return self.problem(where, "must be git, helm or oci")
         if kind == B64 and not is_base64(text):
             hint = "give it base64-encoded, as in a cluster Secret's config (for example `base64 -w0 ca.pem`)"
             return self.problem(where, f"is not valid base64; {hint}")

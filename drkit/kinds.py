@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from drkit import shapes as s
-from drkit import versions
+from drkit import sources, versions
 from drkit.shapes import generated_by, sources_of  # noqa: F401 (re-exported)
 from drkit.urls import (  # noqa: F401 (re-exported)
     IN_CLUSTER_NAME,
@@ -161,6 +161,7 @@ KINDS: dict[str, Kind] = {
             "clusters", "Cluster", "cluster", "/api/v1/clusters", s.cluster_id, s.cluster_key, s.view_cluster,
             answers=s.answers_cluster, always=(("server", IN_CLUSTER_SERVER), ("name", IN_CLUSTER_NAME)),
             builtin=is_default_in_cluster, credentials=("clusters", "server"), secrets_under="config",
+            tidy=sources.strip_cluster,
             needs_secrets=s.cluster_needs_secrets, connects=True, remote_401=True,
         ),
         Kind(

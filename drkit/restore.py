@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from drkit import readback, versions
+from drkit import argocd_settings, readback, sources, versions
 from drkit.argocd import Client
 from drkit.errors import ApiError, AuthError
 from drkit.kinds import KINDS, RESTORE_ORDER, generated_by, normalize
@@ -186,14 +186,27 @@ Converge = Callable[..., list[Any]]
 
 
 def restore(
-    client: Client, backup: Any, credentials: Any, options: RestoreOptions, converge: Converge | None = None
+    client: Client,
+    backup: Any,
+    credentials: Any,
+    options: RestoreOptions,
+    converge: Converge | None = None,
+    warn: Callable[[str], None] = lambda text: None,
 ) -> RestoreReport:
-    """Select, remap, plan, then (unless a dry run) apply and converge; the report says what happened."""
+    """Select, remap, plan, then (unless a dry run) apply and converge; the report says what happened.
+
+    `warn` hears each settings difference before anything is written (the report's notes hold them too).
+    """
     objects = remap(select(backup.objects, options), options.remap_clusters, options.remap_repos).objects
+    objects, inferred = sources.fill_repocreds_types(objects, credentials)
     version = target_version(client)
+    warnings = preflight(client, backup.manifest, version)
+    for warning in warnings:
+        warn(warning)
     the_plan = plan(objects, read_live(client, [k for k in RESTORE_ORDER if k in objects]), credentials, options)
     predict(the_plan, version)
     report = RestoreReport(backup.backup_id, options.dry_run, plan=the_plan, target_version=version)
+    report.notes += warnings + inferred
     if options.dry_run:
         report.objects = [_planned(s, options) for s in the_plan.steps]
     else:
@@ -220,6 +233,19 @@ def target_version(client: Client) -> str:
         return client.version()
     except ApiError:
         return ""
+
+
+def preflight(client: Client, manifest: dict[str, Any], version: str) -> list[str]:
+    """Where the target's settings differ from the backup's source in what a sync does; none for old backups."""
+    kept = manifest.get("argocdSettings")
+    if kept is None:
+        return []
+    try:
+        now = client.get("/api/v1/settings") or {}
+    except ApiError as err:
+        return [f"settings: the target's settings could not be read ({err}); compare them with the source by hand"]
+    source_version = versions.parse_version(manifest.get("argocdVersion", ""))
+    return argocd_settings.differences(kept, source_version, now, versions.parse_version(version))
 
 
 def predict(the_plan: Plan, version: str) -> None:

@@ -285,9 +285,34 @@ def manifest_schema() -> dict[str, Any]:
             },
             "objects": {"type": "array", "items": entry},
             "warnings": {"type": "array", "items": text},
+            # `<kind>.<field>` the source's lists leave out although the objects have them (drkit.sources)
+            "sourceHides": {"type": "array", "items": {"type": "string", "pattern": rf"^({kinds})\.[A-Za-z]+$"}},
+            "argocdSettings": settings_schema(),
         },
     }
     return _document("manifest", schema, "drkit backup manifest, format version 1")
+
+
+def settings_schema() -> dict[str, Any]:
+    """The `/api/v1/settings` fields that change what a sync does (drkit.argocd_settings); no secrets among them."""
+    flag, word = {"type": "boolean"}, {"type": "string"}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "trackingMethod": {"enum": ["label", "annotation", "annotation+label"]},
+            "appLabelKey": word,
+            # ResourceOverride: healthLua, useOpenLibs, actions, ignoreDifferences, knownTypeFields, ...
+            "resourceOverrides": {"type": "object", "additionalProperties": {"type": "object"}},
+            # KustomizeOptions has no JSON tags (v3.5.1 types.go): Go's field names, BuildOptions and BinaryPath
+            "kustomizeOptions": {"type": "object", "additionalProperties": word},
+            "kustomizeVersions": {"type": "array", "items": word},
+            "impersonationEnabled": flag,
+            "appsInAnyNamespaceEnabled": flag,
+            "hydratorEnabled": flag,
+            "syncWithReplaceAllowed": flag,
+        },
+    }
 
 
 def drill_schema() -> dict[str, Any]:
