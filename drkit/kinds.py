@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from drkit import rewrites as rw
 from drkit import shapes as s
 from drkit import sources, versions
 from drkit.shapes import generated_by, sources_of  # noqa: F401 (re-exported)
@@ -89,6 +90,7 @@ class Kind:
     remote_401: bool = False  # a 401 on write comes from what Argo CD connects to, not from drkit's token
     data_from_credentials: bool = False  # the API never returns the data: only the credentials file has it
     unreturned: tuple[str, ...] = ()  # fields the API never returns, named in the restore report
+    rewrite: Callable[[rw.Rewriter, Doc], Doc] = rw.unchanged  # where --remap-cluster/--remap-repo rewrite it
     generated: bool = False  # an ApplicationSet may generate it: the owner reference is kept to recognise that
     read_back: str = "answer"  # where a restore reads what was stored: the write's answer, a "get", or "" (neither)
 
@@ -150,35 +152,39 @@ KINDS: dict[str, Kind] = {
             "repocreds", "RepoCreds", "repository credentials", "/api/v1/repocreds", s.repocreds_id,
             s.repocreds_key, s.view_repocreds, body=s.body_typed, answers=s.answers_repocreds,
             credentials=("repocreds", "url"), needs_secrets=s.repocreds_need_secrets, read_back="",
+            rewrite=rw.rewrite_repocreds,
         ),
         Kind(
             "repositories", "Repository", "repository", "/api/v1/repositories", s.repo_id, s.repo_key, s.view_repo,
             body=s.body_typed, tidy=_repository_tidy, refs=s.refs_repo, depends_on=("repocreds",),
             answers=s.answers_repo, credentials=("repositories", "repo"),
             needs_secrets=s.repo_needs_secrets, connects=True, unreturned=_REPO_UNRETURNED, read_back="get",
+            rewrite=rw.rewrite_repository,
         ),
         Kind(
             "clusters", "Cluster", "cluster", "/api/v1/clusters", s.cluster_id, s.cluster_key, s.view_cluster,
             answers=s.answers_cluster, always=(("server", IN_CLUSTER_SERVER), ("name", IN_CLUSTER_NAME)),
             builtin=is_default_in_cluster, credentials=("clusters", "server"), secrets_under="config",
             tidy=sources.strip_cluster,
-            needs_secrets=s.cluster_needs_secrets, connects=True, remote_401=True,
+            needs_secrets=s.cluster_needs_secrets, connects=True, remote_401=True, rewrite=rw.rewrite_cluster,
         ),
         Kind(
             "projects", "AppProject", "project", "/api/v1/projects", s.project_id, s.project_id, s.view_project,
             body=s.body_project, write=Write(params=(), wrap="project"), file="name", crd=True,
-            answers=s.answers_project, always=(("name", "default"),),
+            answers=s.answers_project, always=(("name", "default"),), rewrite=rw.rewrite_project,
         ),
         Kind(
             "applicationsets", "ApplicationSet", "ApplicationSet", "/api/v1/applicationsets", s.meta_id, s.meta_key,
             s.view_crd, body=s.body_crd, file="namespaced", crd=True, safety=s.tightened, refs=s.refs_appset,
             depends_on=("projects", "clusters", "repositories", "repocreds"), answers=s.answers_meta,
+            rewrite=rw.rewrite_app,
         ),
         Kind(
             "applications", "Application", "application", "/api/v1/applications", s.meta_id, s.meta_key, s.view_crd,
             body=s.body_crd, write=Write(params=(("validate", "false"),), replace_by_name=True), file="namespaced",
             crd=True, safety=s.disarmed, refs=s.refs_app, answers=s.answers_meta, generated=True,
             depends_on=("projects", "clusters", "repositories", "repocreds"),  # not the generating set: see select
+            rewrite=rw.rewrite_app,
         ),
     )
 }  # fmt: skip

@@ -71,6 +71,10 @@ class _Rules:
         self._hit("server", normalize_server(value))
         return new
 
+    def is_server(self, value: str) -> bool:
+        """True when a --remap-cluster rule names this server URL."""
+        return normalize_server(value) in self.servers
+
     def name(self, value: str) -> str:
         self.seen["name"].add(value)
         if value not in self.names:
@@ -134,8 +138,8 @@ def remap(objects: Objects, clusters: dict[str, str], repos: dict[str, str]) -> 
     rules = _Rules(clusters, repos)
     out: Objects = {}
     for kind, docs in objects.items():
-        rewrite = _REWRITERS.get(kind)
-        out[kind] = [rewrite(rules, copy.deepcopy(d)) if rewrite else copy.deepcopy(d) for d in docs]
+        rewrite = KINDS[kind].rewrite
+        out[kind] = [rewrite(rules, copy.deepcopy(d)) for d in docs]
     problems = rules.unmatched()
     if problems:
         raise ConfigError(
@@ -143,95 +147,6 @@ def remap(objects: Objects, clusters: dict[str, str], repos: dict[str, str]) -> 
             hint="nothing was written; fix the rule (server URLs, cluster names and repo URLs as in the backup)",
         )
     return RemapResult(out, rules.counts())
-
-
-def _walk(rules: _Rules, node: Any, key: str = "") -> Any:
-    """Rewrite `repoURL` values and `destination` server/name anywhere in an app or appset spec."""
-    if isinstance(node, list):
-        return [_walk(rules, item, key) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {}
-    for k, v in node.items():
-        if k == "repoURL" and isinstance(v, str):
-            out[k] = rules.repo(v)
-        elif key == "destination" and k == "server" and isinstance(v, str):
-            out[k] = rules.server(v)
-        elif key == "destination" and k == "name" and isinstance(v, str):
-            out[k] = rules.name(v)
-        elif k == "elements" and isinstance(v, list):
-            out[k] = [_element(rules, e) for e in v]
-        else:
-            out[k] = _walk(rules, v, k)
-    return out
-
-
-def _element(rules: _Rules, element: Any) -> Any:
-    """A list generator's element: URL values that a rule names are rewritten (the template uses them as `{{url}}`).
-
-    Only whole URLs: a cluster server rule, or a repo rule; other values (names that may become app names) stay.
-    """
-    if not isinstance(element, dict):
-        return element
-    out = {}
-    for k, v in element.items():
-        if isinstance(v, str) and _is_url(v):
-            v = rules.server(v) if normalize_server(v) in rules.servers else rules.repo(v)
-        out[k] = v
-    return out
-
-
-def _app(rules: _Rules, doc: dict[str, Any]) -> dict[str, Any]:
-    doc["spec"] = _walk(rules, doc.get("spec", {}))
-    return doc
-
-
-def _project(rules: _Rules, doc: dict[str, Any]) -> dict[str, Any]:
-    spec = doc.get("spec", {})
-    if "sourceRepos" in spec:
-        spec["sourceRepos"] = [_source_repo(rules, r) for r in spec["sourceRepos"]]
-    for dest in spec.get("destinations", []):
-        if dest.get("server") and dest["server"] != "*":
-            dest["server"] = rules.server(dest["server"])
-        if dest.get("name") and dest["name"] != "*":
-            dest["name"] = rules.name(dest["name"])
-    return doc
-
-
-def _source_repo(rules: _Rules, pattern: str) -> str:
-    """A project sourceRepos entry; a `!` deny pattern is remapped too, or it would stop denying anything."""
-    if pattern in ("*", "!*"):
-        return pattern
-    if pattern.startswith("!"):
-        return "!" + rules.repo(pattern[1:])
-    return rules.repo(pattern)
-
-
-def _repository(rules: _Rules, doc: dict[str, Any]) -> dict[str, Any]:
-    doc["repo"] = rules.repo(doc["repo"])
-    return doc
-
-
-def _repocreds(rules: _Rules, doc: dict[str, Any]) -> dict[str, Any]:
-    doc["url"] = rules.repo_prefix(doc["url"])
-    return doc
-
-
-def _cluster(rules: _Rules, doc: dict[str, Any]) -> dict[str, Any]:
-    doc["server"] = rules.server(doc["server"])
-    if doc.get("name"):
-        doc["name"] = rules.name(doc["name"])
-    return doc
-
-
-_REWRITERS = {
-    "applications": _app,
-    "applicationsets": _app,
-    "projects": _project,
-    "repositories": _repository,
-    "repocreds": _repocreds,
-    "clusters": _cluster,
-}
 
 
 # selection ----------------------------------------------------------------------------------------------------
