@@ -40,11 +40,12 @@ def utcnow() -> datetime:
 
 
 def new_backup_id(at: datetime) -> str:
-    """An id that sorts by time: `20261129T041959Z-123-3f2a` (milliseconds, then a random tag).
+    """An id that sorts by time: `20261129T041959Z-123-3f2a9c01` (milliseconds, then a random tag).
 
-    The milliseconds keep two exports in the same second in order, so `latest` and `list` stay right.
+    The milliseconds keep two exports in the same second in order, so `latest` and `list` stay right; 32 random
+    bits keep two exports started in the same millisecond (a retried Job) out of each other's folder.
     """
-    return at.strftime(ID_TIME) + f"-{at.microsecond // 1000:03d}-" + secrets.token_hex(2)
+    return at.strftime(ID_TIME) + f"-{at.microsecond // 1000:03d}-" + secrets.token_hex(4)
 
 
 def backup_time(backup_id: str) -> datetime:

@@ -164,12 +164,12 @@ def list_(place: Place, drills: bool, output: str) -> None:
         emit(output, [r.to_record() for r in records], lines)
         return
     found = backup.list_backups(source, name)
-    lines = [f"{'BACKUP':<26} {'CREATED':<21} OBJECTS  FLAGS"]
+    lines = [f"{'BACKUP':<30} {'CREATED':<21} OBJECTS  FLAGS"]
     for info in found:
         flags = "suspicious" if info.manifest.get("suspicious") else ""
         flags = f"damaged: {info.manifest['damaged']}" if info.manifest.get("damaged") else flags
         total = sum(info.counts.values())
-        lines.append(f"{info.backup_id:<26} {info.manifest.get('finishedAt', ''):<21} {total:>7}  {flags}")
+        lines.append(f"{info.backup_id:<30} {info.manifest.get('finishedAt', ''):<21} {total:>7}  {flags}")
     if not found:
         lines = [f"no complete backup of {name} in {source.url}"]
     emit(output, [b.to_json() for b in found], lines)

@@ -2,18 +2,23 @@
 
 The policy is restic's `forget`: each rule keeps the newest backup of each of its last N periods; a backup
 kept by any rule stays, and so does the newest backup not flagged suspicious. Folders that are not drkit
-backup ids are never touched. Incomplete exports (no manifest) older than the newest complete backup are deleted
-too: they are debris, never restorable. A backup whose manifest is damaged is neither kept nor deleted.
+backup ids are never touched. Incomplete exports (no manifest) older than the newest complete backup and older
+than DEBRIS_AGE are deleted too: they are debris, never restorable. The age matters: an export that started
+before the newest complete one may still be running (two exports at once), and has no manifest yet. A backup
+whose manifest is damaged is neither kept nor deleted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from drkit.backup import BACKUP_ID, MANIFEST, backup_time, list_backups, walk_keys
 from drkit.errors import ConfigError
 from drkit.store import Store
+
+DEBRIS_AGE = timedelta(hours=24)  # no export runs this long; a nightly export's debris goes the next night
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,9 @@ def keep(backup_ids: list[str], policy: Policy) -> set[str]:
     return kept
 
 
-def prune(store: Store, instance: str, policy: Policy, *, dry_run: bool = False) -> PruneResult:
+def prune(
+    store: Store, instance: str, policy: Policy, *, dry_run: bool = False, now: datetime | None = None
+) -> PruneResult:
     """Delete the backups the policy does not keep; a policy that keeps nothing is refused."""
     if policy.empty():
         raise ConfigError(
@@ -85,7 +92,8 @@ def prune(store: Store, instance: str, policy: Policy, *, dry_run: bool = False)
     newest = complete[0] if complete else ""
     folders = [n.rstrip("/") for n in store.list(f"{instance}/") if n.endswith("/") and BACKUP_ID.match(n)]
     with_manifest = {b.backup_id for b in listed}  # a damaged manifest is evidence: prune leaves it alone
-    debris = [b for b in folders if b not in with_manifest and b < newest]
+    cutoff = (now or datetime.now(timezone.utc)) - DEBRIS_AGE
+    debris = [b for b in folders if b not in with_manifest and b < newest and backup_time(b) < cutoff]
     doomed = sorted((set(complete) - kept) | set(debris), reverse=True)
     if not dry_run:
         for backup_id in doomed:

@@ -40,7 +40,7 @@ def test_a_damaged_manifest_does_not_break_list_latest_prune_or_the_next_export(
 def test_prune_never_deletes_an_export_in_progress_or_the_newest(sim: Simulator, tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
     old, newest = _export(sim, store), _export(sim, store)
-    debris = old[:16] + "-001-dead"  # an interrupted export older than the newest complete backup
+    debris = "20000101T000000Z-001-dead"  # an interrupted export, older than the newest backup and than a day
     store.put(f"{INSTANCE}/{debris}/projects/x.yaml", b"x")
     running = "29991231T235959Z-999-beef"  # started after the newest complete backup: no manifest yet
     store.put(f"{INSTANCE}/{running}/projects/x.yaml", b"x")
