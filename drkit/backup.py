@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from drkit import __version__, argocd_settings, documents, schema, sources
+from drkit import __version__, argocd_settings, documents, schema, sealing, sources
 from drkit.argocd import Client
 from drkit.errors import ApiError, BackupNotFound, ConfigError, IntegrityError, ObjectNotFound
 from drkit.kinds import KINDS, RESTORE_ORDER, normalize
@@ -129,8 +129,12 @@ def export(
     max_shrink: float = 0.5,
     concurrency: int = 16,
     progress: Progress | None = None,
+    seal: sealing.Seal | None = None,
 ) -> ExportResult:
-    """Snapshot the instance into a new backup; the manifest is written after every object."""
+    """Snapshot the instance into a new backup; the manifest is written after every object.
+
+    With `seal`, every object is encrypted before it is stored, and so are the manifest's sensitive fields.
+    """
     started = utcnow()
     backup_id = new_backup_id(started)
     kinds = tuple(kinds)
@@ -138,7 +142,7 @@ def export(
     settings = argocd_settings.capture(client.get("/api/v1/settings") or {})
     with ThreadPoolExecutor(concurrency) as pool:
         files, warnings = snapshot(client, kinds, pool)
-        entries = write_objects(store, f"{instance}/{backup_id}", files, pool, progress)
+        entries = write_objects(store, f"{instance}/{backup_id}", files, pool, progress, seal)
     counts = {kind: 0 for kind in kinds}
     for entry in entries:
         counts[entry["kind"]] += 1
@@ -163,18 +167,26 @@ def export(
     suspicious = shrink_check(store, instance, counts, max_shrink)
     if suspicious:
         manifest["suspicious"] = suspicious
+    if seal:
+        manifest.update(sealing.seal_manifest(manifest, seal))
     schema.validate("manifest", manifest, f"{instance}/{backup_id}/{MANIFEST}")
     store.put(f"{instance}/{backup_id}/{MANIFEST}", dump(manifest))
     return ExportResult(backup_id, instance, counts, warnings, suspicious)
 
 
 def write_objects(
-    store: Store, prefix: str, files: dict[str, bytes], pool: ThreadPoolExecutor, progress: Progress | None
+    store: Store,
+    prefix: str,
+    files: dict[str, bytes],
+    pool: ThreadPoolExecutor,
+    progress: Progress | None,
+    seal: sealing.Seal | None = None,
 ) -> list[dict[str, Any]]:
-    """Put every object in parallel; return the manifest entries, sorted by key."""
+    """Put every object in parallel (sealed first, with `seal`); return the manifest entries, sorted by key."""
 
     def put(item: tuple[str, bytes]) -> dict[str, Any]:
         key, data = item
+        data = seal.seal(data) if seal else data  # the checksum covers what is stored: verify needs no key
         store.put(f"{prefix}/{key}", data)
         kind, _, rest = key.partition("/")
         return {
@@ -356,9 +368,12 @@ class Backup:
 
 
 def read_object(
-    store: Store, prefix: str, entry: dict[str, Any], version: int
+    store: Store, prefix: str, entry: dict[str, Any], version: int, seal: sealing.Seal | None = None
 ) -> tuple[dict[str, Any] | None, list[str]]:
-    """One object, checked against its manifest entry (size, sha256) and its schema; problems by name."""
+    """One object, checked against its manifest entry (size, sha256) and its schema; problems by name.
+
+    An encrypted object is decrypted with `seal`; when its key is not at hand, only the checksum is checked.
+    """
     where = f"{entry['key']}"
     try:
         data = store.get(f"{prefix}/{entry['key']}")
@@ -366,10 +381,14 @@ def read_object(
         return None, [f"{where}: missing from the store"]
     if len(data) != entry["size"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
         return None, [f"{where}: checksum mismatch: the file was changed or damaged after the export"]
+    if seal and not seal.open:
+        return None, []
     try:
-        doc = load_yaml(data)
+        doc = load_yaml(seal.open(data) if seal else data)
     except yaml.YAMLError as err:
         return None, [f"{where}: not valid YAML ({err})"]
+    except IntegrityError as err:
+        return None, [f"{where}: {err}"]
     found = schema.problems(entry["kind"], doc, version)
     return (doc if not found else None), [f"{where}: {p}" for p in found]
 
@@ -382,18 +401,20 @@ def load(
     *,
     require: Iterable[str] = (),
     concurrency: int = 16,
+    keys: sealing.Keys | None = None,
 ) -> Backup:
     """Read a backup, checking every object of `kinds`; any problem raises before the caller writes anything.
 
-    `latest` means the newest complete backup holding every kind in `require`.
+    `latest` means the newest complete backup holding every kind in `require`; `keys` open an encrypted one.
     """
     backup_id = resolve(store, instance, backup, require)
     manifest = read_manifest(store, instance, backup_id)
+    seal = sealing.for_reading(manifest, keys or sealing.Keys(), required=f"backup {backup_id}")
     kinds = set(kinds)
     entries = [e for e in manifest["objects"] if e["kind"] in kinds]
     version = manifest["formatVersion"]
     with ThreadPoolExecutor(concurrency) as pool:
-        results = list(pool.map(lambda e: read_object(store, f"{instance}/{backup_id}", e, version), entries))
+        results = list(pool.map(lambda e: read_object(store, f"{instance}/{backup_id}", e, version, seal), entries))
     problems = [p for _, found in results for p in found] + unlisted(store, instance, backup_id, manifest)
     if problems:
         raise IntegrityError(
@@ -403,7 +424,7 @@ def load(
     objects: dict[str, list[dict[str, Any]]] = {k: [] for k in RESTORE_ORDER if k in kinds}
     for entry, (doc, _) in zip(entries, results, strict=True):
         objects[entry["kind"]].append(doc)
-    return Backup(backup_id, instance, manifest, objects)
+    return Backup(backup_id, instance, sealing.open_manifest(manifest, seal), objects)
 
 
 def find_entry(manifest: dict[str, Any], ref: str) -> dict[str, Any]:

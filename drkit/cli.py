@@ -10,20 +10,24 @@ from typing import Any
 
 import click
 
-from drkit import __version__, backup, metrics
+from drkit import __version__, backup, metrics, sealing
 from drkit.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, ConfigError, DrkitError
 from drkit.flags import (
     Place,
     apply_options,
     at_instance,
+    encrypt_option,
+    export_seal,
     kinds_option,
     load_credentials,
     make_client,
     opt,
     output_option,
     server_options,
+    with_keys,
 )
 from drkit.kinds import KINDS
+from drkit.sealing import Keys
 from drkit.verify import verify as verify_backup
 
 
@@ -130,16 +134,26 @@ def progress_bar() -> Callable[[int, int], None] | None:
 @opt("--kms-key-id", help="KMS key for --sse aws:kms.")
 @opt("--object-lock-days", type=click.IntRange(1), help="S3 Object Lock retention (compliance mode), in days.")
 @opt("--concurrency", type=click.IntRange(1, 64), default=16, help="Parallel requests and writes.")
+@encrypt_option
 @output_option
 def export(
-    place: Place, server: str | None, kinds: str | None, max_shrink: float, concurrency: int, output: str, **auth: Any
+    place: Place,
+    server: str | None,
+    kinds: str | None,
+    max_shrink: float,
+    concurrency: int,
+    encrypt: str | None,
+    output: str,
+    **auth: Any,
 ) -> None:
     """Snapshot an Argo CD instance into a new backup in the store."""
     selected = kinds_option(kinds)
+    seal = export_seal(encrypt)
     client = make_client(server, **auth)
     target, name = place.store, place.instance
+    progress = progress_bar()
     result = backup.export(
-        client, target, name, selected, max_shrink=max_shrink, concurrency=concurrency, progress=progress_bar()
+        client, target, name, selected, max_shrink=max_shrink, concurrency=concurrency, progress=progress, seal=seal
     )
     counts = ", ".join(f"{n} {k}" for k, n in result.counts.items())
     lines = [f"backup {result.backup_id} of {name} written to {target.url}: {counts}"]
@@ -179,17 +193,20 @@ def list_(place: Place, drills: bool, output: str) -> None:
 @at_instance(naming_flags=True)
 @click.argument("backup_id", metavar="BACKUP")
 @click.argument("object_ref", metavar="[KIND/NAME]", required=False)
-def show(place: Place, backup_id: str, object_ref: str | None) -> None:
+@with_keys
+def show(place: Place, backup_id: str, object_ref: str | None, keys: Keys) -> None:
     """Show a backup's summary, or one object's YAML (KIND/NAME, e.g. applications/argocd/guestbook)."""
     source, name = place.store, place.instance
     resolved = backup.resolve(source, name, backup_id)
     manifest = backup.read_manifest(source, name, resolved)
+    seal = sealing.for_reading(manifest, keys, required=f"backup {resolved}" if object_ref else None)
+    manifest = sealing.open_manifest(manifest, seal)
     if object_ref is None:
         summary = {k: v for k, v in manifest.items() if k != "objects"}
         click.echo(backup.dump(summary).decode(), nl=False)
         return
     entry = backup.find_entry(manifest, object_ref)
-    doc, problems = backup.read_object(source, f"{name}/{resolved}", entry, manifest["formatVersion"])
+    doc, problems = backup.read_object(source, f"{name}/{resolved}", entry, manifest["formatVersion"], seal)
     if problems:
         raise backup.IntegrityError("; ".join(problems))
     click.echo(backup.dump(doc).decode(), nl=False)
@@ -198,10 +215,11 @@ def show(place: Place, backup_id: str, object_ref: str | None) -> None:
 @main.command()
 @at_instance(naming_flags=True)
 @click.argument("backup_id", metavar="BACKUP")
+@with_keys
 @output_option
-def verify(place: Place, backup_id: str, output: str) -> None:
-    """Check every checksum, schema and reference of a backup."""
-    result = verify_backup(place.store, place.instance, backup_id)
+def verify(place: Place, backup_id: str, keys: Keys, output: str) -> None:
+    """Check every checksum, schema and reference of a backup (an encrypted one's checksums only, without its key)."""
+    result = verify_backup(place.store, place.instance, backup_id, keys=keys)
     emit(output, result.to_json(), result.lines())
     sys.exit(result.exit_code)
 
@@ -254,6 +272,7 @@ def prune(
     help="Go on with objects the target's Argo CD version cannot hold whole (sync policy, project restrictions, "
     "generators, rendering); the dropped fields are still reported.",
 )
+@with_keys
 @output_option
 def restore(
     place: Place,
@@ -272,6 +291,7 @@ def restore(
     timeout: float,
     concurrency: int,
     allow_field_loss: bool,
+    keys: Keys,
     output: str,
     **auth: Any,
 ) -> None:
@@ -298,7 +318,8 @@ def restore(
         allow_field_loss=allow_field_loss,
     )
     name = place.instance
-    loaded = backup.load(place.store, name, backup_id, restoring.kinds_to_read(options.kinds), require=options.kinds)
+    kinds_read = restoring.kinds_to_read(options.kinds)
+    loaded = backup.load(place.store, name, backup_id, kinds_read, require=options.kinds, keys=keys)
     secrets = load_credentials(credentials)
     client = make_client(server, **auth)
     warn = lambda text: click.echo(f"drkit: warning: {text}", err=True)  # noqa: E731 (before any write)
@@ -315,13 +336,16 @@ def restore(
 @at_instance()
 @click.argument("backup_id", metavar="BACKUP")
 @opt("--kinds", help="Comma-separated kinds to compare [default: all].")
+@with_keys
 @output_option
-def diff(place: Place, server: str | None, backup_id: str, kinds: str | None, output: str, **auth: Any) -> None:
+def diff(
+    place: Place, server: str | None, backup_id: str, kinds: str | None, keys: Keys, output: str, **auth: Any
+) -> None:
     """Compare a backup with a live Argo CD instance (drift report; exit 3 when they differ)."""
     from drkit import restore as restoring
 
     options = restoring.RestoreOptions(kinds=kinds_option(kinds), dry_run=True)
-    loaded = backup.load(place.store, place.instance, backup_id, options.kinds, require=options.kinds)
+    loaded = backup.load(place.store, place.instance, backup_id, options.kinds, require=options.kinds, keys=keys)
     report = restoring.diff(make_client(server, **auth), loaded, options)
     emit(output, report.to_json(), report.lines())
     sys.exit(report.exit_code)

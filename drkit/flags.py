@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from drkit import sealing
 from drkit.argocd import Client, server_url
 from drkit.errors import ConfigError
 from drkit.kinds import parse_kinds
@@ -53,6 +54,17 @@ naming_options = [
     opt("--server", envvar="ARGOCD_SERVER", help="Only used to name the instance."),
     opt("--plaintext", is_flag=True, hidden=True),
 ]
+identity_option = opt(
+    "--identity",
+    type=click.Path(dir_okay=False, exists=True),
+    help="age identity file to read an encrypted backup (a KMS-encrypted one needs only AWS access to the key).",
+)
+encrypt_option = opt(
+    "--encrypt",
+    envvar="DRKIT_ENCRYPT",
+    metavar="age:RECIPIENT|kms:KEY_ID",
+    help="Encrypt every object (and the manifest's server and warnings) on the client before it is stored.",
+)
 output_option = opt("-o", "--output", type=click.Choice(["text", "json"]), default="text", help="Output format.")
 
 
@@ -146,6 +158,35 @@ def at_instance(*, by_server: bool = True, naming_flags: bool = False) -> Decora
         return apply_options(options)(run)
 
     return decorate
+
+
+def with_keys(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--identity, read once; the command receives `keys`, what opens an encrypted backup."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, identity: str | None, **kwargs: Any) -> Any:
+        return fn(*args, keys=read_keys(identity), **kwargs)
+
+    return identity_option(run)
+
+
+def read_keys(identity: str | None) -> sealing.Keys:
+    """The `--identity` file's text, and KMS through boto3's chain."""
+    text = _read_file(identity, "--identity").decode("utf-8", "replace") if identity else None
+    return sealing.Keys(text, sealing.kms_client)
+
+
+def export_seal(encrypt: str | None) -> sealing.Seal | None:
+    """`--encrypt`, checked (and a KMS data key made) before anything is read from Argo CD."""
+    return sealing.for_export(encrypt, sealing.kms_client) if encrypt else None
+
+
+def _read_file(path: str, flag: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as err:
+        raise ConfigError(f"cannot read {flag} {path}: {err.strerror or err}") from None
 
 
 def kinds_option(text: str | None) -> tuple[str, ...]:

@@ -288,6 +288,19 @@ def manifest_schema() -> dict[str, Any]:
             # `<kind>.<field>` the source's lists leave out although the objects have them (drkit.sources)
             "sourceHides": {"type": "array", "items": {"type": "string", "pattern": rf"^({kinds})\.[A-Za-z]+$"}},
             "argocdSettings": settings_schema(),
+            # client-side encryption (drkit.sealing): the scheme and what reading needs besides the key
+            "encryption": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["scheme"],
+                "properties": {
+                    "scheme": {"enum": ["age", "kms"]},
+                    "recipient": {"type": "string", "pattern": "^age1[0-9a-z]+$"},
+                    "keyId": {"type": "string", "minLength": 1},
+                    "wrappedKey": {"type": "string", "pattern": "^[A-Za-z0-9+/]+=*$"},
+                },
+            },
+            "sealed": {"type": "string", "pattern": "^[A-Za-z0-9+/]+=*$"},  # base64 of the sealed server and warnings
         },
     }
     return _document("manifest", schema, "drkit backup manifest, format version 1")
