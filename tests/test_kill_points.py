@@ -9,21 +9,27 @@ of a restore that was never interrupted, with every application re-armed.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from drkit import backup
 from drkit.argocd import Client
+from drkit.cli import main
+from drkit.shapes import generated_by
 from drkit.store import open_store
 from drkit.testing import Simulator, seed
 from drkit.verify import verify
 from tests.figures import record
+from tests.test_concurrent_runs import live_state
 from tests.test_export import small_seed
 
 INSTANCE = "prod"
@@ -107,3 +113,106 @@ def test_an_export_killed_at_a_point_never_leaves_a_false_complete_backup(
     after = backup.export(Client(small_sim.url, small_sim.token), store, INSTANCE)  # debris stops nothing
     assert after.ok and backup.resolve(store, INSTANCE, "latest") == after.backup_id
     assert verify(store, INSTANCE, "latest").ok
+
+
+# restore ---------------------------------------------------------------------------------------------------------
+
+WRITE = r"^(POST|PUT|DELETE) "
+NAMESPACES = ("team-a",)
+
+
+@dataclass
+class Reference:
+    """An uninterrupted restore of the demo backup: its store, the end state, and its writes in order."""
+
+    store: str
+    state: dict[str, bytes]
+    writes: list[str]
+    armed: dict[str, Any]  # app name -> the backup's syncPolicy.automated, for apps that have one
+
+
+def restore_argv(sim: Simulator, store: str, token_file: Path) -> list[str]:
+    args = ["restore", "latest", *server_args(sim, token_file), "--store", store, "--instance", INSTANCE]
+    return [*args, "--concurrency", "1", "--timeout", "60", "-o", "json"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
+    root = tmp_path_factory.mktemp("restore-kill")
+    store = str(root / "store")
+    with Simulator(app_namespaces=NAMESPACES) as source:
+        seed.load(source, seed.read("demo"))
+        backup.export(Client(source.url, source.token), open_store(store), INSTANCE)
+        apps = Client(source.url, source.token).items("/api/v1/applications")
+    armed = {
+        a["metadata"]["name"]: a["spec"]["syncPolicy"]["automated"]
+        for a in apps
+        if a["spec"].get("syncPolicy", {}).get("automated") and not generated_by(a)
+    }
+    with Simulator(app_namespaces=NAMESPACES) as target:
+        done = subprocess.run(
+            [sys.executable, "-m", "drkit", *restore_argv(target, store, root / "token")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        writes = [f"{m} {p}" for m, p in target.gateway.mutating_requests()]
+        state = live_state(target, root / "state")
+    return Reference(store, state, writes, armed)
+
+
+def restore_points(writes: list[str]) -> dict[str, tuple[int, str]]:
+    """Named kill points as (nth write, before|after), read off the uninterrupted restore's writes in order."""
+
+    def nth(pattern: str, which: int = -1) -> int:
+        hits = [i + 1 for i, w in enumerate(writes) if re.search(pattern, w)]
+        return hits[which] if hits else 0
+
+    points = {
+        f"after the {kind}": (nth(rf"^POST /api/v1/{kind}(\?|$)"), "after")
+        for kind in ("gpgkeys", "repocreds", "repositories", "clusters", "projects", "applicationsets")
+    }
+    creates = [i + 1 for i, w in enumerate(writes) if re.match(r"POST /api/v1/applications(\?|$)", w)]
+    syncs = [i + 1 for i, w in enumerate(writes) if w.endswith("/sync")]
+    rearms = [i + 1 for i, w in enumerate(writes) if re.match(r"PUT /api/v1/applications/[^/]+(\?|$)", w)]
+    points |= {
+        "mid-applications": (creates[len(creates) // 2], "after"),
+        "after the applications": (creates[-1], "after"),
+        "mid-converge, first sync sent": (syncs[0], "after"),
+        "mid-converge, half the syncs sent": (syncs[len(syncs) // 2], "after"),
+        "between sync and re-arm": (rearms[0], "before"),
+        "mid re-arm": (rearms[len(rearms) // 2], "after"),
+        "before the last write": (len(writes), "before"),
+    }
+    return {name: point for name, point in points.items() if point[0]}
+
+
+RESTORE_POINTS = [
+    "after the gpgkeys", "after the repocreds", "after the repositories", "after the clusters", "after the projects",
+    "after the applicationsets", "mid-applications", "after the applications", "mid-converge, first sync sent",
+    "mid-converge, half the syncs sent", "between sync and re-arm", "mid re-arm", "before the last write",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", RESTORE_POINTS)
+def test_a_restore_killed_at_a_point_converges_on_a_rerun(name: str, reference: Reference, tmp_path: Path) -> None:
+    nth, when = restore_points(reference.writes)[name]
+    with Simulator(app_namespaces=NAMESPACES) as target:
+        argv = restore_argv(target, reference.store, tmp_path / "token")
+        died = run_killed({"on": "request", "match": WRITE, "nth": nth, "when": when}, argv)
+        assert died.returncode == -signal.SIGKILL, f"{name}: not killed there ({died.returncode}): {died.stderr}"
+        rerun = CliRunner().invoke(main, argv)  # in this process: one interpreter start less per point
+        state = live_state(target, tmp_path / "state")
+        apps = {a["metadata"]["name"]: a for a in Client(target.url, target.token).items("/api/v1/applications")}
+    rearmed = sum(
+        1
+        for app, auto in reference.armed.items()
+        if apps.get(app, {}).get("spec", {}).get("syncPolicy", {}).get("automated") == auto
+    )
+    converged = rerun.exit_code == 0 and state == reference.state
+    record("kill points", restore=1, reruns=1, converged=int(converged), apps=len(reference.armed), rearmed=rearmed)
+    assert rerun.exit_code == 0, rerun.output
+    assert rearmed == len(reference.armed)
+    assert sorted(state) == sorted(reference.state)
+    assert {k for k in state if state[k] != reference.state[k]} == set()
