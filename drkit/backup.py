@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from drkit import __version__, argocd_settings, documents, schema, sealing, sources
+from drkit import __version__, argocd_settings, documents, schema, sealing, signing, sources
 from drkit.argocd import Client
 from drkit.errors import ApiError, BackupNotFound, ConfigError, IntegrityError, ObjectNotFound
 from drkit.kinds import KINDS, RESTORE_ORDER, normalize
@@ -130,6 +130,7 @@ def export(
     concurrency: int = 16,
     progress: Progress | None = None,
     seal: sealing.Seal | None = None,
+    sign: signing.SignKey | None = None,
 ) -> ExportResult:
     """Snapshot the instance into a new backup; the manifest is written after every object.
 
@@ -169,6 +170,8 @@ def export(
         manifest["suspicious"] = suspicious
     if seal:
         manifest.update(sealing.seal_manifest(manifest, seal))
+    if sign:
+        manifest[signing.FIELD] = signing.sign(manifest, sign)
     schema.validate("manifest", manifest, f"{instance}/{backup_id}/{MANIFEST}")
     store.put(f"{instance}/{backup_id}/{MANIFEST}", dump(manifest))
     return ExportResult(backup_id, instance, counts, warnings, suspicious)
@@ -409,7 +412,10 @@ def load(
     """
     backup_id = resolve(store, instance, backup, require)
     manifest = read_manifest(store, instance, backup_id)
-    seal = sealing.for_reading(manifest, keys or sealing.Keys(), required=f"backup {backup_id}")
+    keys = keys or sealing.Keys()
+    if keys.sign:
+        signing.check(manifest, keys.sign, f"{instance}/{backup_id}/{MANIFEST}")
+    seal = sealing.for_reading(manifest, keys, required=f"backup {backup_id}")
     kinds = set(kinds)
     entries = [e for e in manifest["objects"] if e["kind"] in kinds]
     version = manifest["formatVersion"]

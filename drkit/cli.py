@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from drkit import __version__, backup, metrics, sealing
+from drkit import __version__, backup, metrics, sealing, signing
 from drkit.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, ConfigError, DrkitError
 from drkit.flags import (
     Place,
@@ -23,7 +23,9 @@ from drkit.flags import (
     make_client,
     opt,
     output_option,
+    read_sign_key,
     server_options,
+    sign_key_option,
     with_keys,
 )
 from drkit.kinds import KINDS
@@ -135,6 +137,7 @@ def progress_bar() -> Callable[[int, int], None] | None:
 @opt("--object-lock-days", type=click.IntRange(1), help="S3 Object Lock retention (compliance mode), in days.")
 @opt("--concurrency", type=click.IntRange(1, 64), default=16, help="Parallel requests and writes.")
 @encrypt_option
+@sign_key_option
 @output_option
 def export(
     place: Place,
@@ -143,18 +146,17 @@ def export(
     max_shrink: float,
     concurrency: int,
     encrypt: str | None,
+    sign_key: str | None,
     output: str,
     **auth: Any,
 ) -> None:
     """Snapshot an Argo CD instance into a new backup in the store."""
     selected = kinds_option(kinds)
-    seal = export_seal(encrypt)
+    seal, sign = export_seal(encrypt), read_sign_key(sign_key)
     client = make_client(server, **auth)
     target, name = place.store, place.instance
-    progress = progress_bar()
-    result = backup.export(
-        client, target, name, selected, max_shrink=max_shrink, concurrency=concurrency, progress=progress, seal=seal
-    )
+    tuning = {"max_shrink": max_shrink, "concurrency": concurrency, "progress": progress_bar()}
+    result = backup.export(client, target, name, selected, **tuning, seal=seal, sign=sign)
     counts = ", ".join(f"{n} {k}" for k, n in result.counts.items())
     lines = [f"backup {result.backup_id} of {name} written to {target.url}: {counts}"]
     lines += [f"warning: {w}" for w in result.to_json()["warnings"]]
@@ -199,6 +201,8 @@ def show(place: Place, backup_id: str, object_ref: str | None, keys: Keys) -> No
     source, name = place.store, place.instance
     resolved = backup.resolve(source, name, backup_id)
     manifest = backup.read_manifest(source, name, resolved)
+    if keys.sign:
+        signing.check(manifest, keys.sign, f"{name}/{resolved}/{backup.MANIFEST}")
     seal = sealing.for_reading(manifest, keys, required=f"backup {resolved}" if object_ref else None)
     manifest = sealing.open_manifest(manifest, seal)
     if object_ref is None:

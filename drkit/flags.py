@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from drkit import sealing
+from drkit import sealing, signing
 from drkit.argocd import Client, server_url
 from drkit.errors import ConfigError
 from drkit.kinds import parse_kinds
@@ -64,6 +64,12 @@ encrypt_option = opt(
     envvar="DRKIT_ENCRYPT",
     metavar="age:RECIPIENT|kms:KEY_ID",
     help="Encrypt every object (and the manifest's server and warnings) on the client before it is stored.",
+)
+sign_key_option = opt(
+    "--sign-key",
+    envvar="DRKIT_SIGN_KEY",
+    metavar="FILE|kms:KEY_ID",
+    help="HMAC key (a file, or a KMS HMAC key) that signs the manifest at export and must have signed it to read.",
 )
 output_option = opt("-o", "--output", type=click.Choice(["text", "json"]), default="text", help="Output format.")
 
@@ -161,19 +167,28 @@ def at_instance(*, by_server: bool = True, naming_flags: bool = False) -> Decora
 
 
 def with_keys(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--identity, read once; the command receives `keys`, what opens an encrypted backup."""
+    """--identity and --sign-key, read once; the command receives `keys`: what opens and authenticates a backup."""
 
     @functools.wraps(fn)
-    def run(*args: Any, identity: str | None, **kwargs: Any) -> Any:
-        return fn(*args, keys=read_keys(identity), **kwargs)
+    def run(*args: Any, identity: str | None, sign_key: str | None, **kwargs: Any) -> Any:
+        return fn(*args, keys=read_keys(identity, sign_key), **kwargs)
 
-    return identity_option(run)
+    return apply_options([identity_option, sign_key_option])(run)
 
 
-def read_keys(identity: str | None) -> sealing.Keys:
-    """The `--identity` file's text, and KMS through boto3's chain."""
+def read_keys(identity: str | None, sign_key: str | None = None) -> sealing.Keys:
+    """The `--identity` file's text, KMS through boto3's chain, and the `--sign-key` the manifest must carry."""
     text = _read_file(identity, "--identity").decode("utf-8", "replace") if identity else None
-    return sealing.Keys(text, sealing.kms_client)
+    return sealing.Keys(text, sealing.kms_client, read_sign_key(sign_key))
+
+
+def read_sign_key(spec: str | None) -> signing.SignKey | None:
+    """`--sign-key`: `kms:KEY_ID`, or a file holding the HMAC key."""
+    if not spec:
+        return None
+    if spec.startswith("kms:"):
+        return signing.from_kms(spec.removeprefix("kms:"), sealing.kms_client)
+    return signing.from_bytes(_read_file(spec, "--sign-key"), spec)
 
 
 def export_seal(encrypt: str | None) -> sealing.Seal | None:

@@ -57,7 +57,7 @@ def for_export(spec: str, kms: Callable[[], Any]) -> Seal:
             ) from None
         return Seal({"scheme": "age", "recipient": value.strip()}, lambda data: pyrage.encrypt(data, [recipient]), None)
     if scheme == "kms" and value:
-        answer = _kms_call(kms, "generate_data_key", KeyId=value, KeySpec="AES_256")
+        answer = kms_call(kms, "generate_data_key", KeyId=value, KeySpec="AES_256")
         key, wrapped = answer["Plaintext"], base64.b64encode(answer["CiphertextBlob"]).decode()
         block = {"scheme": "kms", "keyId": answer.get("KeyId", value), "wrappedKey": wrapped}
         return Seal(block, lambda data: _gcm_seal(key, data), lambda data: _gcm_open(key, data))
@@ -70,6 +70,7 @@ class Keys:
 
     identity: str | None = None
     kms: Callable[[], Any] | None = None
+    sign: Any = None  # a signing.SignKey: the manifest must carry its signature
 
 
 def for_reading(manifest: dict[str, Any], keys: Keys, *, required: str | None = None) -> Seal | None:
@@ -83,7 +84,7 @@ def for_reading(manifest: dict[str, Any], keys: Keys, *, required: str | None = 
     if block["scheme"] == "age" and keys.identity:
         seal = Seal(block, _refuse, _age_opener(keys.identity))
     elif block["scheme"] == "kms" and keys.kms:
-        key = _kms_call(keys.kms, "decrypt", CiphertextBlob=base64.b64decode(block["wrappedKey"]))["Plaintext"]
+        key = kms_call(keys.kms, "decrypt", CiphertextBlob=base64.b64decode(block["wrappedKey"]))["Plaintext"]
         seal = Seal(block, _refuse, lambda data: _gcm_open(key, data))
     else:
         seal = Seal(block, _refuse, None)
@@ -163,7 +164,7 @@ def _pyrage() -> Any:
     return pyrage
 
 
-def _kms_call(kms: Callable[[], Any], method: str, **args: Any) -> dict[str, Any]:
+def kms_call(kms: Callable[[], Any], method: str, **args: Any) -> dict[str, Any]:
     """One KMS request, its botocore errors turned into drkit's with the next step."""
     from botocore.exceptions import BotoCoreError, ClientError
 

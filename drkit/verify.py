@@ -6,9 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from drkit import sealing
+from drkit import sealing, signing
 from drkit.backup import read_manifest, read_object, resolve, unlisted
-from drkit.errors import EXIT_OK, EXIT_PARTIAL, ConfigError
+from drkit.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, IntegrityError
 from drkit.kinds import KINDS, RESTORE_ORDER
 from drkit.refs import missing
 from drkit.store import Store
@@ -49,15 +49,17 @@ def verify(
     """
     backup_id = resolve(store, instance, backup)
     manifest = read_manifest(store, instance, backup_id)
+    keys = keys or sealing.Keys()
+    signed = _signature_problems(manifest, keys, f"{instance}/{backup_id}/manifest.yaml")
     try:
-        seal = sealing.for_reading(manifest, keys or sealing.Keys())
+        seal = sealing.for_reading(manifest, keys)
     except ConfigError:
         seal = sealing.for_reading(manifest, sealing.Keys())
     version = manifest["formatVersion"]
     entries = manifest["objects"]
     with ThreadPoolExecutor(concurrency) as pool:
         results = list(pool.map(lambda e: read_object(store, f"{instance}/{backup_id}", e, version, seal), entries))
-    problems = [p for _, found in results for p in found] + unlisted(store, instance, backup_id, manifest)
+    problems = signed + [p for _, found in results for p in found] + unlisted(store, instance, backup_id, manifest)
     objects: dict[str, list[dict[str, Any]]] = {k: [] for k in RESTORE_ORDER}
     for entry, (doc, _) in zip(entries, results, strict=True):
         if doc is not None:
@@ -66,6 +68,17 @@ def verify(
         return VerifyResult(backup_id, problems, "checksums")
     problems += reference_problems(objects, set(manifest["counts"]))
     return VerifyResult(backup_id, problems)
+
+
+def _signature_problems(manifest: dict[str, Any], keys: sealing.Keys, where: str) -> list[str]:
+    """With --sign-key, an unsigned or wrongly signed manifest is the first problem."""
+    if not keys.sign:
+        return []
+    try:
+        signing.check(manifest, keys.sign, where)
+    except IntegrityError as err:
+        return [err.message]
+    return []
 
 
 def reference_problems(objects: dict[str, list[dict[str, Any]]], exported: set[str] | None = None) -> list[str]:

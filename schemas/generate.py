@@ -301,6 +301,15 @@ def manifest_schema() -> dict[str, Any]:
                 },
             },
             "sealed": {"type": "string", "pattern": "^[A-Za-z0-9+/]+=*$"},  # base64 of the sealed server and warnings
+            "signature": {  # drkit.signing: a MAC over the rest of the manifest
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["scheme", "mac"],
+                "properties": {
+                    "scheme": {"enum": ["hmac-sha256", "kms-hmac-sha256"]},
+                    "mac": {"type": "string", "pattern": "^[A-Za-z0-9+/]+=*$"},
+                },
+            },
         },
     }
     return _document("manifest", schema, "drkit backup manifest, format version 1")

@@ -7,6 +7,7 @@ things: the restore fails (exit 1), its message names the altered file, and the 
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -142,3 +143,99 @@ def test_verify_names_every_added_and_missing_object(pristine: tuple[Path, str, 
         "applications/argocd/app-02.yaml: missing from the store",
         "projects/extra.yaml: in the backup's folder but not in its manifest (added after the export)",
     ]
+
+
+# signed manifests (--sign-key) -----------------------------------------------------------------------------------
+
+
+def rehash(folder: Path) -> None:
+    """What an attacker with write access does: edit an object, then fix its checksum in the manifest."""
+    data = (folder / APP).read_bytes().replace(b"app-01", b"app-01-evil")
+    (folder / APP).write_bytes(data)
+
+    def match(manifest: dict) -> None:
+        entry = next(e for e in manifest["objects"] if e["key"] == APP)
+        entry.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+    rewrite_manifest(folder, match)
+
+
+@pytest.fixture(scope="module")
+def signed(source_sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """A store with one backup signed by an HMAC key file: (store root, key file, backup id)."""
+    root = tmp_path_factory.mktemp("signed")
+    key = root.parent / f"{root.name}.key"
+    key.write_bytes(b"0123456789abcdef0123456789abcdef\n")
+    argv = ["export", "--server", source_sim.url, "--auth-token", source_sim.token, "--store", str(root / "store")]
+    result = CliRunner().invoke(main, [*argv, "--instance", INSTANCE, "--sign-key", str(key), "-o", "json"])
+    assert result.exit_code == 0, result.output
+    return root / "store", key, json.loads(result.stdout)["backup_id"]
+
+
+@pytest.fixture(scope="module")
+def source_sim() -> Iterator[Simulator]:
+    with Simulator() as sim:
+        seed.load(sim, small_seed())
+        yield sim
+
+
+SIGNED_CASES = {
+    "signed manifest, object edited and re-hashed": (rehash, "signature does not match"),
+    "signed manifest, signature removed": (
+        lambda folder: rewrite_manifest(folder, lambda m: m.pop("signature")),
+        "not signed",
+    ),
+    "signed manifest, another key": ("other-key", "signature does not match"),
+}
+
+
+@pytest.mark.parametrize("case", SIGNED_CASES)
+def test_a_signed_backup_is_refused_when_its_signature_does_not_hold(
+    case: str, signed: tuple[Path, Path, str], target: Simulator, tmp_path: Path
+) -> None:
+    source, key, backup_id = signed
+    root = tmp_path / "store"
+    shutil.copytree(source, root)
+    tamper, expected = SIGNED_CASES[case]
+    if tamper == "other-key":
+        key = tmp_path / "other.key"
+        key.write_bytes(b"another-key-another-key-another-key")
+    else:
+        tamper(root / INSTANCE / backup_id)
+    before = len(target.gateway.mutating_requests())
+    argv = ["restore", backup_id, "--server", target.url, "--auth-token", target.token, "--store", str(root)]
+    result = CliRunner().invoke(main, [*argv, "--instance", INSTANCE, "--no-wait", "--sign-key", str(key)])
+    checked = CliRunner().invoke(main, ["verify", backup_id, "--store", str(root), "--instance", INSTANCE,
+                                        "--sign-key", str(key)])  # fmt: skip
+    writes = len(target.gateway.mutating_requests()) - before
+    caught = result.exit_code == 1 and expected in result.output and "manifest.yaml" in result.output
+    record("tampering", cases=1, caught=int(caught and checked.exit_code == 3), writes=writes)
+    assert (result.exit_code, writes, checked.exit_code) == (1, 0, 3), result.output + checked.output
+    assert expected in result.output and expected in checked.output
+
+
+def test_a_signed_backup_verifies_and_restores_with_its_key(signed: tuple[Path, Path, str], tmp_path: Path) -> None:
+    source, key, backup_id = signed
+    checked = CliRunner().invoke(main, ["verify", backup_id, "--store", str(source), "--instance", INSTANCE,
+                                        "--sign-key", str(key)])  # fmt: skip
+    assert checked.exit_code == 0, checked.output
+    with Simulator() as target:
+        argv = ["restore", backup_id, "--server", target.url, "--auth-token", target.token, "--store", str(source)]
+        result = CliRunner().invoke(main, [*argv, "--instance", INSTANCE, "--dry-run", "--sign-key", str(key)])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_kms_hmac_key_signs_and_checks(source_sim: Simulator, s3_server: str, tmp_path: Path) -> None:
+    import boto3
+
+    kms = boto3.session.Session().client("kms")
+    keys = [kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["KeyId"] for _ in "ab"]
+    store = str(tmp_path / "store")
+    argv = ["export", "--server", source_sim.url, "--auth-token", source_sim.token, "--store", store]
+    made = CliRunner().invoke(main, [*argv, "--instance", INSTANCE, "--sign-key", f"kms:{keys[0]}", "-o", "json"])
+    assert made.exit_code == 0, made.output
+    backup_id = json.loads(made.stdout)["backup_id"]
+    verify_argv = ["verify", backup_id, "--store", store, "--instance", INSTANCE, "--sign-key"]
+    assert CliRunner().invoke(main, [*verify_argv, f"kms:{keys[0]}"]).exit_code == 0
+    wrong = CliRunner().invoke(main, [*verify_argv, f"kms:{keys[1]}"])
+    assert wrong.exit_code == 3 and "signature does not match" in wrong.output
