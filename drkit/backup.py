@@ -21,11 +21,11 @@ import yaml
 from drkit import __version__, argocd_settings, documents, schema, sealing, signing, sources
 from drkit.argocd import Client
 from drkit.errors import ApiError, BackupNotFound, ConfigError, IntegrityError, ObjectNotFound
+from drkit.folders import MANIFEST, misplaced, unlisted, walk_keys  # noqa: F401 (re-exported)
 from drkit.kinds import KINDS, RESTORE_ORDER, normalize
 from drkit.store import Store
 from drkit.versions import parse_version
 
-MANIFEST = "manifest.yaml"
 # what new_backup_id names a backup folder; anything else under an instance (drills/, a stray folder) is not a backup
 ID_TIME = "%Y%m%dT%H%M%SZ"
 BACKUP_ID = re.compile(r"^(\d{8}T\d{6}Z)-")
@@ -272,41 +272,10 @@ def read_manifest(store: Store, instance: str, backup_id: str) -> dict[str, Any]
     except yaml.YAMLError as err:
         raise IntegrityError(f"{where}: not valid YAML ({err})") from None
     schema.validate("manifest", manifest, where)
-    misplaced = _misplaced(manifest, instance, backup_id)
-    if misplaced:
-        raise IntegrityError(f"{where}: {misplaced}", hint="restore another backup (`drkit list`); nothing was written")
+    wrong = misplaced(manifest, instance, backup_id)
+    if wrong:
+        raise IntegrityError(f"{where}: {wrong}", hint="restore another backup (`drkit list`); nothing was written")
     return manifest
-
-
-def _misplaced(manifest: dict[str, Any], instance: str, backup_id: str) -> str | None:
-    """Why a manifest does not belong in this folder (copied from another backup or instance, or renamed)."""
-    claimed = (manifest.get("instance"), manifest.get("backupId"))
-    if claimed == (instance, backup_id):
-        return None
-    return (
-        f"the manifest is that of backup {claimed[1]} of instance {claimed[0]}, not of backup {backup_id} of "
-        f"{instance}: the folder was renamed or the manifest copied from another backup"
-    )
-
-
-def walk_keys(store: Store, prefix: str) -> list[str]:
-    """Every object key under folder `prefix`, at any depth."""
-    keys = []
-    for name in store.list(prefix):
-        keys += walk_keys(store, prefix + name) if name.endswith("/") else [prefix + name]
-    return keys
-
-
-def unlisted(store: Store, instance: str, backup_id: str, manifest: dict[str, Any]) -> list[str]:
-    """Problems for files in the backup's folder that its manifest does not list (added after the export)."""
-    prefix = f"{instance}/{backup_id}/"
-    listed = {e["key"] for e in manifest["objects"]} | {MANIFEST}
-    extra = [key.removeprefix(prefix) for key in walk_keys(store, prefix)]
-    return [
-        f"{key}: in the backup's folder but not in its manifest (added after the export)"
-        for key in extra
-        if key not in listed
-    ]
 
 
 def iter_backups(store: Store, instance: str) -> Iterator[BackupInfo]:
@@ -326,10 +295,10 @@ def iter_backups(store: Store, instance: str) -> Iterator[BackupInfo]:
             manifest = None
         if not isinstance(manifest, dict):
             manifest = {"complete": False, "damaged": f"{MANIFEST} is not a YAML mapping; run `drkit verify`"}
-        elif _misplaced(manifest, instance, backup_id):
+        elif misplaced(manifest, instance, backup_id):
             manifest = {
                 "complete": False,
-                "damaged": f"{_misplaced(manifest, instance, backup_id)}; run `drkit verify`",
+                "damaged": f"{misplaced(manifest, instance, backup_id)}; run `drkit verify`",
             }
         yield BackupInfo(backup_id, manifest)
 
