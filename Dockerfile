@@ -9,7 +9,8 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY drkit ./drkit
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# ".[encrypt]": pyrage and cryptography, for export --encrypt age:... / kms:... (client-side encryption)
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[encrypt]"
 
 FROM python:3.12.8-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -20,7 +21,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     TMPDIR=/tmp
 # The wheels are bind-mounted from the build stage, so they never become a layer of this image.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-index --find-links=/wheels /wheels/drkit-*.whl
+    pip install --no-cache-dir --no-index --find-links=/wheels /wheels/*.whl
 WORKDIR /tmp
 USER 65532:65532
 ENTRYPOINT ["drkit"]
