@@ -134,6 +134,10 @@ class Client:
         """The server's Argo CD version, e.g. `v3.5.1+abc`, or "" when it hides it (answered without auth)."""
         return self.get("/api/version").get("Version", "")
 
+    def settings(self) -> dict[str, Any]:
+        """`GET /api/v1/settings`: resource tracking, app label key and the like; it holds no secrets."""
+        return self.get("/api/v1/settings") or {}
+
     def release(self) -> Version | None:
         """The server's Argo CD release as (major, minor, patch), for `versions.dropped`; None when unknown."""
         return parse_version(self.version())

@@ -1,9 +1,9 @@
 """Argo CD settings that change what a sync does: kept at export, compared with the target's before a restore writes.
 
-`GET /api/v1/settings` holds no secrets (API-NOTES §2.11; `server/settings/settings.proto` `Settings`); of its
-fields drkit keeps those a restore's syncs depend on, tracking method first: with another method the first sync
-re-labels every live resource and leaves old ones unpruned (VERSIONS.md "Settings that change what a sync does").
-The API cannot write settings, so a difference is a warning naming the argocd-cm key to set.
+The settings endpoint (Client.settings) holds no secrets (API-NOTES §2.11; `server/settings/settings.proto`
+`Settings`); of its fields drkit keeps those a restore's syncs depend on, tracking method first: with another
+method the first sync re-labels every live resource and leaves old ones unpruned (VERSIONS.md "Settings that
+change what a sync does"). The API cannot write settings, so a difference is a warning naming the argocd-cm key to set.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ EMPTY = (None, "", False, [], {})
 
 
 def capture(settings: dict[str, Any]) -> dict[str, Any]:
-    """The fields of a `/api/v1/settings` answer that change what a sync does, empty ones left out as Go does."""
+    """The fields of a settings answer that change what a sync does, empty ones left out as Go does."""
     return {name: settings[name] for name in KEPT if settings.get(name) not in EMPTY}
 
 

@@ -140,7 +140,7 @@ def export(
     backup_id = new_backup_id(started)
     kinds = tuple(kinds)
     version = client.version()
-    settings = argocd_settings.capture(client.get("/api/v1/settings") or {})
+    settings = argocd_settings.capture(client.settings())
     with ThreadPoolExecutor(concurrency) as pool:
         files, warnings = snapshot(client, kinds, pool)
         entries = write_objects(store, f"{instance}/{backup_id}", files, pool, progress, seal)

@@ -46,7 +46,7 @@ class Plan:
     tokens_to_reissue: list[dict[str, Any]] = field(default_factory=list)  # {project, role, ids}
     extra: list[str] = field(default_factory=list)  # "kind/name" live on the target, absent from the backup
     credentials: Any = field(default=None, repr=False)  # what apply merges secrets from
-    target_version: str = ""  # the target's /api/version, which the steps' `losses` were predicted for
+    target_version: str = ""  # the target's version (Client.version), which the steps' `losses` were predicted for
 
     @property
     def needs_credentials(self) -> list[str]:

@@ -48,7 +48,7 @@ class RestoreReport:
     not_in_backup: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     plan: Plan | None = field(default=None, repr=False)
-    target_version: str = ""  # what the target's /api/version said
+    target_version: str = ""  # what the target's version endpoint said
 
     @property
     def read_back(self) -> dict[str, int]:

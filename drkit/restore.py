@@ -228,7 +228,7 @@ def restore(
 
 
 def target_version(client: Client) -> str:
-    """The target's `/api/version` (it answers without auth), or "" when it does not say."""
+    """The target's version endpoint (it answers without auth), or "" when it does not say."""
     try:
         return client.version()
     except ApiError:
@@ -241,7 +241,7 @@ def preflight(client: Client, manifest: dict[str, Any], version: str) -> list[st
     if kept is None:
         return []
     try:
-        now = client.get("/api/v1/settings") or {}
+        now = client.settings()
     except ApiError as err:
         return [f"settings: the target's settings could not be read ({err}); compare them with the source by hand"]
     source_version = versions.parse_version(manifest.get("argocdVersion", ""))

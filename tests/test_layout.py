@@ -68,3 +68,15 @@ def test_no_module_is_over_the_size_guideline() -> None:
     sizes = {p.relative_to(PACKAGE.parent).as_posix(): len(p.read_text().splitlines()) for p in PACKAGE.glob("*.py")}
     assert len(sizes) > 20
     assert {name: n for name, n in sizes.items() if n > MAX_LINES} == {}
+
+
+def test_argo_cd_api_paths_live_in_the_kind_table_and_the_client() -> None:
+    """Endpoints are spelt in kinds.py (each kind's row) and argocd.py (session, version, settings) only."""
+    spelt = {
+        p.name: n
+        for p in PACKAGE.glob("*.py")
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if "/api/" in line and p.name not in ("kinds.py", "argocd.py")
+    }
+    assert spelt == {}
+    assert "/api/v1/applications" in (PACKAGE / "kinds.py").read_text(encoding="utf-8")
