@@ -29,6 +29,7 @@ from drkit.store import open_store
 from drkit.testing import Simulator, seed
 from drkit.verify import verify
 from tests.figures import record
+from tests.secretguard import WATCH
 from tests.test_concurrent_runs import live_state
 from tests.test_export import small_seed
 
@@ -40,7 +41,9 @@ def run_killed(point: dict[str, Any], argv: list[str]) -> subprocess.CompletedPr
     """Run `drkit ARGV` with one kill point armed; the caller checks it died there."""
     point = {"nth": 1, "when": "before", **point}
     command = [sys.executable, LAUNCHER, json.dumps(point), "--", *argv]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+    died = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    WATCH.emitted("a killed drkit's output", died.stdout + died.stderr)  # the secret guard reads it too
+    return died
 
 
 def server_args(sim: Simulator, token_file: Path) -> list[str]:
