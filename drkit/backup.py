@@ -382,8 +382,7 @@ def load(
     backup_id = resolve(store, instance, backup, require)
     manifest = read_manifest(store, instance, backup_id)
     keys = keys or sealing.Keys()
-    if keys.sign:
-        signing.check(manifest, keys.sign, f"{instance}/{backup_id}/{MANIFEST}")
+    signing.check(manifest, keys.sign, f"{instance}/{backup_id}/{MANIFEST}")
     seal = sealing.for_reading(manifest, keys, required=f"backup {backup_id}")
     kinds = set(kinds)
     entries = [e for e in manifest["objects"] if e["kind"] in kinds]

@@ -201,8 +201,7 @@ def show(place: Place, backup_id: str, object_ref: str | None, keys: Keys) -> No
     source, name = place.store, place.instance
     resolved = backup.resolve(source, name, backup_id)
     manifest = backup.read_manifest(source, name, resolved)
-    if keys.sign:
-        signing.check(manifest, keys.sign, f"{name}/{resolved}/{backup.MANIFEST}")
+    signing.check(manifest, keys.sign, f"{name}/{resolved}/{backup.MANIFEST}")
     seal = sealing.for_reading(manifest, keys, required=f"backup {resolved}" if object_ref else None)
     manifest = sealing.open_manifest(manifest, seal)
     if object_ref is None:
@@ -363,6 +362,7 @@ def diff(
 @opt("--simulate", is_flag=True, help="Restore onto drkit's Argo CD simulator, hosted in this process.")
 @opt("--credentials", type=click.Path(dir_okay=False, exists=True), help="Credentials file (see CONTRACT.md).")
 @opt("--timeout", type=click.FloatRange(1), default=600.0, help="Seconds to wait for applications overall.")
+@with_keys
 @output_option
 def drill(
     place: Place,
@@ -371,6 +371,7 @@ def drill(
     simulate: bool,
     credentials: str | None,
     timeout: float,
+    keys: Keys,
     output: str,
     **auth: Any,
 ) -> None:
@@ -398,9 +399,8 @@ def drill(
         client = make_client(server, **auth)
         connect, target = (lambda _: contextlib.nullcontext(client)), client.base
     options = restoring.RestoreOptions(timeout=timeout)
-    result = drilling.drill(
-        source, name, backup_id, connect, target, credentials=secrets, options=options, converge=converge.converge
-    )
+    run = {"credentials": secrets, "options": options, "converge": converge.converge, "keys": keys}
+    result = drilling.drill(source, name, backup_id, connect, target, **run)
     drilling.save(source, result)
     observe(name, lambda run: metrics.record_drill(run, result, restoring.ACTIONS))
     emit(output, result.to_record(), result.lines())

@@ -99,13 +99,14 @@ def drill(
     options: RestoreOptions | None = None,
     converge: Callable[..., list[Any]] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    keys: Any = None,
 ) -> DrillResult:
     """Load, restore onto the scratch target, read back; the result says how long and how faithful."""
     options = options or RestoreOptions()
     started = backup.utcnow()
     phases = dict.fromkeys(PHASES, 0.0)
     mark = clock()
-    loaded = backup.load(store, instance, backup_ref, require=options.kinds)
+    loaded = backup.load(store, instance, backup_ref, require=options.kinds, keys=keys)  # keys: an encrypted one
     phases["load"] = clock() - mark
 
     def timed_converge(*args: Any, **kwargs: Any) -> list[Any]:

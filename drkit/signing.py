@@ -77,8 +77,13 @@ def sign(manifest: dict[str, Any], key: SignKey) -> dict[str, Any]:
     return {"scheme": key.scheme, "mac": base64.b64encode(key.mac(_message(manifest))).decode()}
 
 
-def check(manifest: dict[str, Any], key: SignKey, where: str) -> None:
-    """Raise IntegrityError unless the manifest carries a signature `key` made for exactly these contents."""
+def check(manifest: dict[str, Any], key: SignKey | None, where: str) -> None:
+    """Raise IntegrityError unless the manifest carries a signature `key` made for exactly these contents.
+
+    No key (no --sign-key) checks nothing: an unsigned backup is as trustworthy as its bucket.
+    """
+    if key is None:
+        return
     signature = manifest.get(FIELD)
     if not isinstance(signature, dict) or "mac" not in signature:
         raise IntegrityError(

@@ -129,3 +129,17 @@ def test_a_bad_encrypt_spec_is_refused_before_anything_is_read(tmp_path: Path) -
         "export", "--server", "127.0.0.1:1", "--auth-token", "x", "--store", str(tmp_path), "--encrypt", "age:nope"
     )
     assert result.exit_code == 2 and "not an age X25519 recipient" in result.output
+
+
+def test_a_drill_of_an_encrypted_backup_reads_it_with_the_identity(
+    demo: Simulator, age_key: tuple[str, Path], tmp_path: Path
+) -> None:
+    store = str(tmp_path / "store")
+    server = ["--server", demo.url, "--auth-token", demo.token]
+    made = drkit("export", *server, "--store", store, "--instance", INSTANCE, "--encrypt", f"age:{age_key[0]}")
+    assert made.exit_code == 0, made.output
+    argv = ["drill", "--simulate", "--store", store, "--instance", INSTANCE, "--timeout", "60", "-o", "json"]
+    locked = drkit(*argv)
+    opened = drkit(*argv, "--identity", str(age_key[1]))
+    assert locked.exit_code == 2 and "--identity" in locked.output
+    assert opened.exit_code in (0, 3) and json.loads(opened.stdout)["backupId"], opened.output
