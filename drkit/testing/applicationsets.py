@@ -117,25 +117,30 @@ def generate(state: State, req: Request) -> Any:
 
 
 def watch(state: State, req: Request) -> Response:
+    """`Watch` (master server/applicationset/applicationset.go, `isApplicationsetPermitted`): initial ADDED events
+    only when `name` is set; every event filtered by RV at least `resourceVersion` (unparsable: 0), name,
+    `appSetNamespace` (on its own, no default), projects, selector, enabled namespace and RBAC."""
     name, namespace = req.arg("name"), req.arg("appSetNamespace")
     projects, selector = set(req.args("projects")), parse_selector(req.arg("selector"))
-    since = int(req.arg("resourceVersion") or 0)
+    since = req.arg("resourceVersion")
+    floor = int(since) if since.isdigit() else 0
 
     def match(appset: dict[str, Any]) -> bool:
         meta = appset["metadata"]
-        if name and (meta["name"] != name or meta["namespace"] != (namespace or state.namespace)):
+        if (name and meta["name"] != name) or (namespace and meta["namespace"] != namespace):
             return False
         project = appset["spec"].get("template", {}).get("spec", {}).get("project")
-        if projects and project not in projects:
+        if (projects and project not in projects) or int(meta.get("resourceVersion") or 0) < floor:
             return False
-        return selector(meta.get("labels") or {}) and state.allowed(
-            req.subject, "applicationsets", "get", state.appset_rbac(appset)
+        return (
+            selector(meta.get("labels") or {})
+            and state.app_enabled(meta["namespace"])
+            and state.allowed(req.subject, "applicationsets", "get", state.appset_rbac(appset))
         )
 
     with state.lock:
         seq = state.journal.seq
-        initial = [s for _, s in sorted(state.applicationsets.items()) if name and match(s)]
-        initial = [s for s in initial if int(s["metadata"]["resourceVersion"]) >= since]
+        initial = [s for _, s in sorted(state.applicationsets.items()) if match(s)] if name else []
     return streams.respond(state.journal, state.stopping, req, "appset", "applicationSet", seq, initial, match)
 
 

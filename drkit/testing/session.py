@@ -73,6 +73,7 @@ def settings(state: State, logged_in: bool) -> dict[str, Any]:
         "controllerNamespace": state.namespace,
         "passwordPattern": "^.{8,32}$",
     }
+    full = {k: v for k, v in full.items() if state.release >= versions.SETTINGS_FIELDS.get(k, state.release)}
     chosen = full if logged_in else {k: v for k, v in full.items() if k in PUBLIC_SETTINGS}
     return {k: v for k, v in chosen.items() if v not in ("", [], {}, None, False)}  # proto fields are omitempty
 

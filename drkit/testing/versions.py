@@ -158,6 +158,15 @@ AUTOMATED_ENABLED = _v("3.1.0")
 # (`util/argo/resource_tracking.go` GetTrackingMethod).
 SETTINGS_DEFAULT_TRACKING = _v("3.0.2")
 ANNOTATION_TRACKING = _v("3.0.0")
+# Fields of the settings response (`server/settings/settings.proto` Settings) by the release that added them;
+# an older server has no such field to send.
+SETTINGS_FIELDS = {
+    "impersonationEnabled": _v("2.13.0"),
+    "installationID": _v("2.13.0"),
+    "hydratorEnabled": _v("2.14.0"),
+    "syncWithReplaceAllowed": _v("3.3.0"),
+    "resourceViewEnabled": _v("3.6.0"),
+}
 # `/api/v1/write-repositories` and `/api/v1/write-repocreds` exist from v2.14.0 (`assets/swagger.json`).
 WRITE_CREDENTIALS = _v("2.14.0")
 

@@ -286,6 +286,19 @@ def test_effective_tracking_method_changed_in_3_0():
     assert versions.effective_tracking_method(Release.parse("3.0.0"), "label") == "label"
 
 
+@pytest.mark.parametrize(
+    "version, present, absent",
+    [("3.2", {"trackingMethod", "passwordPattern"}, {"syncWithReplaceAllowed", "resourceViewEnabled"}),
+     ("3.3", {"syncWithReplaceAllowed"}, {"resourceViewEnabled"}),
+     ("3.6", {"syncWithReplaceAllowed", "resourceViewEnabled"}, set())],
+)  # fmt: skip
+def test_settings_fields_by_release(version, present, absent):
+    """server/settings/settings.proto: syncWithReplaceAllowed from v3.3.0, resourceViewEnabled on master."""
+    with at(version) as api:
+        settings = api.get("/api/v1/settings").json()
+    assert present <= set(settings) and not absent & set(settings)
+
+
 def test_write_credential_endpoints_exist_from_2_14():
     """assets/swagger.json gains /api/v1/write-repocreds in v2.14.0: older servers answer a plain 404."""
     with at("2.13") as api:

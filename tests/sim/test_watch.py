@@ -79,3 +79,33 @@ def test_a_reconnect_gets_only_what_happens_after_it(papi):
         event = _event(r)
     assert int(event["application"]["metadata"]["resourceVersion"]) > max(missed)
     assert event["application"]["metadata"]["labels"]["n"].startswith("after-")
+
+
+def test_appset_watch_filters_by_namespace_alone():
+    """isApplicationsetPermitted: `appSetNamespace` filters even without a name."""
+    with Simulator(controller=False, app_namespaces=("team-a",)) as instance:
+        api = Api(instance)
+
+        def create(i: int) -> None:
+            for namespace in ("argocd", "team-a"):
+                body = {"metadata": {"name": f"set-{i}", "namespace": namespace},
+                        "spec": {"generators": [], "template": {"metadata": {}, "spec": {}}}}  # fmt: skip
+                assert api.post("/api/v1/applicationsets", body).status_code == 200
+
+        with first_live_event(api, "/api/v1/stream/applicationsets?appSetNamespace=team-a", create) as r:
+            event = json.loads(next(r.iter_lines()))["result"]
+    assert event["applicationSet"]["metadata"]["namespace"] == "team-a"
+
+
+def test_appset_watch_floors_every_event_at_the_resource_version(papi, paused):
+    appset = {"metadata": {"name": "set"}, "spec": {"generators": [], "template": {"metadata": {}, "spec": {}}}}
+    assert papi.post("/api/v1/applicationsets", appset).status_code == 200
+    floor = paused.rv + 2
+
+    def relabel(i: int) -> None:
+        body = dict(appset, metadata={"name": "set", "labels": {"n": str(i)}})
+        assert papi.post("/api/v1/applicationsets?upsert=true", body).status_code == 200
+
+    with first_live_event(papi, f"/api/v1/stream/applicationsets?name=set&resourceVersion={floor}", relabel) as r:
+        event = json.loads(next(r.iter_lines()))["result"]
+    assert int(event["applicationSet"]["metadata"]["resourceVersion"]) == floor
