@@ -6,8 +6,10 @@ URL, a message or a repr.
 
 from __future__ import annotations
 
+import json
 import random
 import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -129,6 +131,22 @@ class Client:
         if update and how.replace_by_name:
             return self.put(row.object_path(body["metadata"]["name"]), payload, params)
         return self.post(row.path, payload, params)
+
+    def stream(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """The events of a watch endpoint, one decoded JSON line each, until the server or the network ends it.
+
+        No retries here: the caller reconnects. The read timeout is off, since a watch may be silent for long
+        (the gateway sends no headers before the first event, API-NOTES §2.2).
+        """
+        try:
+            with self.session.get(self.base + path, params=params, stream=True, timeout=(self.timeout, None)) as resp:
+                if resp.status_code >= 400:
+                    raise _error("GET", path, resp)
+                for line in resp.iter_lines():
+                    if line.strip():
+                        yield json.loads(line)
+        except (requests.RequestException, ValueError) as err:
+            raise ConnectionFailed(f"GET {path}: the watch ended ({type(err).__name__})") from None
 
     def version(self) -> str:
         """The server's Argo CD version, e.g. `v3.5.1+abc`, or "" when it hides it (answered without auth)."""

@@ -20,6 +20,7 @@ import yaml
 
 from drkit import __version__, argocd_settings, documents, schema, sealing, signing, sources
 from drkit.argocd import Client
+from drkit.checking import fetch_object, open_object, parse_all, read_object  # noqa: F401 (read_object: re-exported)
 from drkit.errors import ApiError, BackupNotFound, ConfigError, IntegrityError, ObjectNotFound
 from drkit.folders import MANIFEST, misplaced, unlisted, walk_keys  # noqa: F401 (re-exported)
 from drkit.kinds import KINDS, RESTORE_ORDER, normalize
@@ -313,9 +314,11 @@ def resolve(store: Store, instance: str, backup: str, require: Iterable[str] = (
 
     An export made with `--kinds projects` is complete, but a restore of everything must not take it for `latest`.
     """
-    if backup != "latest":
-        return backup
-    require = set(require)
+    return backup if backup != "latest" else _latest(store, instance, set(require)).backup_id
+
+
+def _latest(store: Store, instance: str, require: set[str]) -> BackupInfo:
+    """The newest complete backup holding every kind in `require`, its manifest read once."""
     holds = (b for b in iter_backups(store, instance) if b.complete and require <= set(b.counts))
     newest = next(holds, None)
     if newest is None:
@@ -326,7 +329,7 @@ def resolve(store: Store, instance: str, backup: str, require: Iterable[str] = (
             f"instance {instance} has no complete backup{kinds} in {store.url}{held}",
             hint="pass --instance NAME (it defaults to the --server host name), check --store, or run `drkit export`",
         )
-    return newest.backup_id
+    return newest
 
 
 @dataclass
@@ -337,32 +340,6 @@ class Backup:
     instance: str
     manifest: dict[str, Any]
     objects: dict[str, list[dict[str, Any]]]  # kind -> documents
-
-
-def read_object(
-    store: Store, prefix: str, entry: dict[str, Any], version: int, seal: sealing.Seal | None = None
-) -> tuple[dict[str, Any] | None, list[str]]:
-    """One object, checked against its manifest entry (size, sha256) and its schema; problems by name.
-
-    An encrypted object is decrypted with `seal`; when its key is not at hand, only the checksum is checked.
-    """
-    where = f"{entry['key']}"
-    try:
-        data = store.get(f"{prefix}/{entry['key']}")
-    except ObjectNotFound:
-        return None, [f"{where}: missing from the store"]
-    if len(data) != entry["size"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
-        return None, [f"{where}: checksum mismatch: the file was changed or damaged after the export"]
-    if seal and not seal.open:
-        return None, []
-    try:
-        doc = load_yaml(seal.open(data) if seal else data)
-    except yaml.YAMLError as err:
-        return None, [f"{where}: not valid YAML ({err})"]
-    except IntegrityError as err:
-        return None, [f"{where}: {err}"]
-    found = schema.problems(entry["kind"], doc, version)
-    return (doc if not found else None), [f"{where}: {p}" for p in found]
 
 
 def load(
@@ -379,24 +356,32 @@ def load(
 
     `latest` means the newest complete backup holding every kind in `require`; `keys` open an encrypted one.
     """
-    backup_id = resolve(store, instance, backup, require)
-    manifest = read_manifest(store, instance, backup_id)
+    if backup == "latest":  # its manifest is read already: a manifest of 10,000 apps takes a second to parse
+        newest = _latest(store, instance, set(require))
+        backup_id, manifest = newest.backup_id, newest.manifest
+        schema.validate("manifest", manifest, f"{instance}/{backup_id}/{MANIFEST}")
+    else:
+        backup_id, manifest = backup, read_manifest(store, instance, backup)
     keys = keys or sealing.Keys()
     signing.check(manifest, keys.sign, f"{instance}/{backup_id}/{MANIFEST}")
     seal = sealing.for_reading(manifest, keys, required=f"backup {backup_id}")
     kinds = set(kinds)
     entries = [e for e in manifest["objects"] if e["kind"] in kinds]
-    version = manifest["formatVersion"]
+    version, prefix = manifest["formatVersion"], f"{instance}/{backup_id}"
     with ThreadPoolExecutor(concurrency) as pool:
-        results = list(pool.map(lambda e: read_object(store, f"{instance}/{backup_id}", e, version, seal), entries))
-    problems = [p for _, found in results for p in found] + unlisted(store, instance, backup_id, manifest)
+        opened = list(pool.map(lambda e: open_object(e, fetch_object(store, f"{prefix}/{e['key']}"), seal), entries))
+    results = parse_all(
+        [(e, plain) for e, (plain, _) in zip(entries, opened, strict=True) if plain is not None], version
+    )
+    problems = [p for _, found in opened for p in found] + [p for _, found in results for p in found]
+    problems += unlisted(store, instance, backup_id, manifest)
     if problems:
         raise IntegrityError(
             f"backup {backup_id} failed its checks ({len(problems)} problem(s)): " + "; ".join(problems[:20]),
             hint="nothing was written; restore another backup (`drkit list`) or leave the damaged kinds out (--kinds)",
         )
     objects: dict[str, list[dict[str, Any]]] = {k: [] for k in RESTORE_ORDER if k in kinds}
-    for entry, (doc, _) in zip(entries, results, strict=True):
+    for entry, (doc, _) in zip(entries, results, strict=True):  # no problem: every entry was opened and parsed
         objects[entry["kind"]].append(doc)
     return Backup(backup_id, instance, sealing.open_manifest(manifest, seal), objects)
 

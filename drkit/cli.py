@@ -118,6 +118,13 @@ def progress_bar() -> Callable[[int, int], None] | None:
     return show
 
 
+def progress_ticker() -> Any:
+    """Restore progress on stderr: redrawn in place on a terminal, else a line every 30 s (a Job's log)."""
+    from drkit.progress import Ticker
+
+    return Ticker(lambda text: click.echo(text, err=True, nl=False), sys.stderr.isatty())
+
+
 # commands ---------------------------------------------------------------------------------------------------
 
 
@@ -268,7 +275,13 @@ def prune(
 @opt("--prune", is_flag=True, help="Let the syncs prune resources (never deletes Argo CD objects).")
 @opt("--wait/--no-wait", default=True, help="Wait until applications are Synced and Healthy.")
 @opt("--timeout", type=click.FloatRange(1), default=600.0, help="Seconds to wait for applications overall.")
-@opt("--concurrency", type=click.IntRange(1, 64), default=8, help="Objects written, apps synced in parallel.")
+@opt("--concurrency", type=click.IntRange(1, 64), default=8, help="API requests in parallel (the request workers).")
+@opt(
+    "--max-syncs",
+    type=click.IntRange(1),
+    default=200,
+    help="Apps with a sync in flight at once, waited for on one watch [default: 200, enough for a sharded controller].",
+)
 @opt(
     "--allow-field-loss",
     is_flag=True,
@@ -293,6 +306,7 @@ def restore(
     wait: bool,
     timeout: float,
     concurrency: int,
+    max_syncs: int,
     allow_field_loss: bool,
     keys: Keys,
     output: str,
@@ -318,6 +332,7 @@ def restore(
         wait=wait,
         timeout=timeout,
         concurrency=concurrency,
+        max_syncs=max_syncs,
         allow_field_loss=allow_field_loss,
     )
     name = place.instance
@@ -326,7 +341,10 @@ def restore(
     secrets = load_credentials(credentials)
     client = make_client(server, **auth)
     warn = lambda text: click.echo(f"drkit: warning: {text}", err=True)  # noqa: E731 (before any write)
-    report = restoring.restore(client, loaded, secrets, options, converge=converge.converge, warn=warn)
+    with progress_ticker() as ticker:
+        report = restoring.restore(
+            client, loaded, secrets, options, converge=converge.converge, warn=warn, progress=ticker
+        )
     if loaded.manifest.get("suspicious"):
         report.notes.insert(0, f"this backup was flagged at export: {loaded.manifest['suspicious']['reason']}")
     observe(name, lambda run: metrics.record_restore(run, report, loaded.manifest, restoring.ACTIONS))

@@ -2,9 +2,13 @@
 
 Choices a caller relies on:
 - Order: apps are worked in stages sorted by `(wave, depth in the parents tree)`, so an app-of-apps parent goes
-  before its children; one stage runs in parallel under `options.concurrency`. With `wait`, a stage finishes
-  (Synced+Healthy, failed, or out of time) before the next starts; stages after `--timeout` still get their
-  sync requests, so everything is set going, and are reported as timed out.
+  before its children. With `wait`, a stage finishes (Synced+Healthy, failed, or out of time) before the next
+  starts; stages after `--timeout` still get their sync requests, so everything is set going, and are reported
+  as timed out.
+- Pace: the controller's, not ours. Up to `max_syncs` apps of a stage are in flight at once (refresh, sync,
+  wait), while `concurrency` bounds the API requests; app state comes from one watch of every app
+  (drkit.watching), not from polling each app: a refresh and a sync are the requests of an app, plus a re-arm.
+  Apps are read one by one only while the watch is down or quiet (a client without `stream` always polls).
 - A sync that ends Failed/Error is retried once: right after a restore, failures are often transient (a CRD
   not yet established, a webhook not yet up). The second failure is final.
 - A 400 `another operation is already in progress` is not a failure: that operation is waited out, and our
@@ -22,24 +26,37 @@ from __future__ import annotations
 
 import copy
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from typing import Any, Protocol
 
+from drkit.appstate import (  # noqa: F401 (in_progress: re-exported)
+    HEALTHY,
+    SYNCED,
+    explain,
+    failure,
+    in_progress,
+    join,
+    stages,
+    states,
+    timeout_message,
+)
 from drkit.errors import ApiError, AuthError, ConnectionFailed
 from drkit.kinds import KINDS
+from drkit.progress import Tally
 from drkit.shapes import kept_paused
 from drkit.versions import Version
+from drkit.watching import Watch, key_of, version_of
 
 APPS = KINDS["applications"]
-SYNCED, HEALTHY = "Synced", "Healthy"
 NOT_CREATED = "Missing"  # the sync status of a generated app its set has not created (Argo CD never says it)
 FAILED_PHASES = frozenset({"Failed", "Error"})
 IN_PROGRESS = "another operation is already in progress"
 SYNC_RETRIES = 1
+MAX_SYNCS = 200  # default in flight: a controller of 10 shards at Argo CD's 20 status processors each, kept busy
 REARM_METADATA = ("name", "namespace", "labels", "annotations", "finalizers")
 SERVER_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink")
 
@@ -61,7 +78,8 @@ class Options(Protocol):
     prune: bool
     wait: bool
     timeout: float
-    concurrency: int
+    concurrency: int  # API requests at once
+    max_syncs: int  # apps in flight at once
 
 
 @dataclass
@@ -105,16 +123,26 @@ def converge(
     sleep: Callable[[float], None] = time.sleep,
     poll_start: float = 0.2,
     poll_max: float = 2.0,
+    quiet: float = 30.0,
+    progress: Tally | None = None,
 ) -> list[AppResult]:
     """Refresh, sync and (with `options.wait`) wait for every target in waves; re-arm; see the module docstring."""
-    run = _Run(client, options, clock, sleep, poll_start, poll_max)
+    watching = options.sync and options.wait
+    watch = Watch(getattr(client, "stream", None) if watching else None, quiet=quiet, clock=clock).start()
+    run = _Run(_Gated(client, options.concurrency), options, clock, sleep, poll_start, poll_max, watch)
     run.version = _version(client) if appsets_to_rearm or any(t.rearm_spec for t in targets) else None
+    tally = progress or Tally(None)
+    tally.add(apps=len(targets))
     results: list[AppResult] = []
     by_key: dict[tuple[str, str], Target] = {}
-    with ThreadPoolExecutor(max_workers=max(1, int(options.concurrency or 1))) as pool:
-        for stage in stages(targets):
-            by_key.update({(t.namespace, t.name): t for t in stage})
-            results.extend(pool.map(run.app, stage))
+    in_flight = max_syncs(options) if watching else options.concurrency
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, int(in_flight or 1))) as pool:
+            for stage in stages(targets):
+                by_key.update({(t.namespace, t.name): t for t in stage})
+                results.extend(pool.map(lambda t: tally.finished(run.app(t)), stage))
+    finally:
+        watch.stop()
     appsets = rearm_appsets(
         client, appsets_to_rearm, run.version
     )  # before their generated apps, or the sets would undo them
@@ -125,43 +153,29 @@ def converge(
     return results + appsets
 
 
-def stages(targets: Sequence[Target]) -> list[list[Target]]:
-    """Targets grouped by `(wave, depth)`, in the order they are worked; parents count by name or ns/name."""
-    index: dict[str, Target] = {}
-    for t in targets:
-        index.setdefault(t.name, t)
-        index[f"{t.namespace}/{t.name}"] = t
-    depths: dict[tuple[str, str], int] = {}
-
-    def depth(t: Target, seen: frozenset[tuple[str, str]]) -> int:
-        key = (t.namespace, t.name)
-        if key not in depths:
-            known = [index[p] for p in t.parents or [] if p in index and index[p] is not t]
-            fresh = [p for p in known if (p.namespace, p.name) not in seen]  # a cycle ends the climb
-            depths[key] = max((depth(p, seen | {key}) + 1 for p in fresh), default=0)
-        return depths[key]
-
-    groups: dict[tuple[int, int], list[Target]] = {}
-    for t in targets:
-        groups.setdefault((int(t.wave), depth(t, frozenset())), []).append(t)
-    return [groups[k] for k in sorted(groups)]
+def max_syncs(options: Options) -> int:
+    """Apps with a sync in flight at once: `--max-syncs`, independent of the request workers (`--concurrency`)."""
+    return int(options.max_syncs or MAX_SYNCS)
 
 
-def in_progress(app: dict[str, Any]) -> bool:
-    """The argocd CLI's `checkAppWaitConditions`: is an operation still running or not yet reconciled after?"""
-    if app.get("operation") is not None:
-        return True
-    status = app.get("status") or {}
-    state = status.get("operationState")
-    if not state:
-        return False
-    finished = state.get("finishedAt")
-    if not finished:
-        return True
-    if ((state.get("operation") or {}).get("sync") or {}).get("dryRun"):
-        return False
-    reconciled = status.get("reconciledAt")
-    return not reconciled or _time(reconciled) < _time(finished)
+class _Gated:
+    """The client with at most `workers` requests at once: `--concurrency` bounds requests, not apps in flight."""
+
+    def __init__(self, client: Any, workers: int) -> None:
+        self.client, self.slots = client, threading.BoundedSemaphore(max(1, int(workers or 1)))
+        self.retries = getattr(client, "retries", 0)
+
+    def get(self, path: str, params: dict[str, Any] | None = None, **options: Any) -> Any:
+        with self.slots:
+            return self.client.get(path, params, **options)
+
+    def post(self, path: str, body: Any, params: dict[str, Any] | None = None) -> Any:
+        with self.slots:
+            return self.client.post(path, body, params)
+
+    def write(self, kind: str, body: dict[str, Any], *, update: bool = False) -> Any:
+        with self.slots:
+            return self.client.write(kind, body, update=update)
 
 
 def rearm_appsets(client: Any, appsets: Sequence[dict[str, Any]], version: Version | None) -> list[AppResult]:
@@ -199,8 +213,9 @@ class _Run:
         sleep: Callable[[float], None],
         poll_start: float,
         poll_max: float,
+        watch: Watch,
     ) -> None:
-        self.client, self.options, self.clock, self.sleep = client, options, clock, sleep
+        self.client, self.options, self.clock, self.sleep, self.watch = client, options, clock, sleep, watch
         self.poll_start, self.poll_max = poll_start, max(poll_start, poll_max)
         self.deadline = clock() + float(options.timeout)
         self.version: Version | None = None  # the target's, for what re-arm may write (see shapes.kept_paused)
@@ -215,7 +230,7 @@ class _Run:
         except AuthError:
             raise
         except ApiError as err:
-            result = AppResult(target.name, target.namespace, outcome="failed", message=_explain(target, err))
+            result = AppResult(target.name, target.namespace, outcome="failed", message=explain(target, err))
         if target.rearm_spec is not None and result.health == HEALTHY and not getattr(target, "generated", False):
             self.rearm(target, result, healthy=True)
         return result
@@ -232,18 +247,19 @@ class _Run:
                     ),
                 )
             return AppResult(target.name, target.namespace, NOT_CREATED, "Missing", outcome=outcome, message=message)
-        note = self._refresh(target)
-        app = self._get(target)
+        note, app = self._refresh(target)
+        app = app or self._state(target)
         if not self.options.sync:
-            return _result(target, app, "refreshed", note)
-        if not in_progress(app) and _states(app)[:2] == (SYNCED, HEALTHY):
-            return _result(target, app, "healthy", _join(note, "already Synced and Healthy: not synced again"))
-        app, ours = self._sync(target)
+            return result_of(target, app, "refreshed", note)
+        if not in_progress(app) and states(app)[:2] == (SYNCED, HEALTHY):
+            return result_of(target, app, "healthy", join(note, "already Synced and Healthy: not synced again"))
+        answer, ours = self._sync(target)
         if not self.options.wait:
+            app = answer
             if not ours:
-                note = _join(note, f"{IN_PROGRESS}; not waited for (--no-wait)")
-            return _result(target, app or self._get(target), "sent", note)
-        return self._wait(target, ours, note)
+                note = join(note, f"{IN_PROGRESS}; not waited for (--no-wait)")
+            return result_of(target, app or self._get(target), "sent", note)
+        return self._wait(target, answer, app, ours, note)
 
     def _await_generated(self, target: Target) -> bool:
         """Wait (until the deadline; with --no-wait, look once) for its ApplicationSet to create an app.
@@ -254,71 +270,105 @@ class _Run:
         wait and a wrong "the ApplicationSet did not recreate it". So 404 waits and any other error stays an error.
         """
         pace, project = self._pace(), getattr(target, "project", "") or "default"
+        key, looked = (target.namespace, target.name), False
         while True:
-            try:
-                self._get(target, project=project)
-                return True
-            except ApiError as err:
-                if err.status != 404:
-                    raise
+            if looked and not self.watch.stale():  # it shows on the watch once created
+                if self.watch.newer(key, 0, min(max(0.0, self.remaining()), self.watch.quiet)) is not None:
+                    return True
+            else:
+                try:
+                    self._get(target, project=project)
+                    return True
+                except ApiError as err:
+                    if err.status != 404:
+                        raise
+                looked = True
             left = self.remaining()
             if left <= 0 or not self.options.wait:
                 return False
-            self.sleep(min(next(pace), left))
+            if self.watch.stale():
+                self.sleep(min(next(pace), left))
 
-    def _get(self, target: Target, **params: str) -> dict[str, Any]:
-        return self.client.get(APPS.object_path(target.name), {"appNamespace": target.namespace, **params})
+    def _refresh(self, target: Target) -> tuple[str, dict[str, Any] | None]:
+        """Hard-refresh, bounded by the time left (it blocks until the controller reconciles and answers the app).
 
-    def _refresh(self, target: Target) -> str:
-        """Hard-refresh, bounded by the time left (it blocks until the controller reconciles); "" or a note."""
+        ("", the refreshed app), or (a note, None) when it got no answer in time or a server error.
+        """
         left = self.remaining()
         if left <= 0:
-            return "not refreshed: --timeout reached"
+            return "not refreshed: --timeout reached", None
         attempts = int(getattr(self.client, "retries", 0) or 0) + 1  # the client retries timeouts itself
-        path = APPS.object_path(target.name)
+        path, params = APPS.object_path(target.name), {"refresh": "hard", "appNamespace": target.namespace}
         try:
-            self.client.get(
-                path, {"refresh": "hard", "appNamespace": target.namespace}, timeout=max(0.05, left / attempts)
-            )
+            app = self.client.get(path, params, timeout=max(0.05, left / attempts))
         except AuthError:
             raise
         except ConnectionFailed:
-            return "hard refresh got no answer in time (is the application controller running?)"
+            return "hard refresh got no answer in time (is the application controller running?)", None
         except ApiError as err:
             if err.status < 500:  # 403/404 and other refusals are this app's failure
                 raise
-            return f"hard refresh failed (HTTP {err.status}: {err.api_message})"
-        return ""
+            return f"hard refresh failed (HTTP {err.status}: {err.api_message})", None
+        self.watch.offer(app)
+        return "", self.watch.get(key_of(app)) if isinstance(app, dict) and app.get("metadata") else app
 
     def _sync(self, target: Target) -> tuple[dict[str, Any] | None, bool]:
         """Ask for a sync; (the app, True), or (None, False) when another operation is in progress."""
         body = {"appNamespace": target.namespace, "prune": bool(self.options.prune)}
         try:
-            return self.client.post(APPS.object_path(target.name, "sync"), body), True
+            app = self.client.post(APPS.object_path(target.name, "sync"), body)
         except ApiError as err:
             if err.status == 400 and IN_PROGRESS in (err.api_message or ""):
                 return None, False
             raise
+        self.watch.offer(app)
+        return app, True
 
-    def _wait(self, target: Target, ours: bool, note: str) -> AppResult:
-        """Poll until Synced+Healthy, a final failure, or the deadline; retry a failed sync once."""
+    def _wait(
+        self, target: Target, answer: dict[str, Any] | None, known: dict[str, Any], ours: bool, note: str
+    ) -> AppResult:
+        """Follow the app until Synced+Healthy, a final failure, or the deadline; retry a failed sync once.
+
+        `answer` is the sync's (None when another operation was in progress: then news of it comes first).
+        """
         retries, pace = SYNC_RETRIES, self._pace()
+        app = answer or self._next(target, known, pace, max(0.0, self.remaining()))
         while True:
-            app = self._get(target)
             if not in_progress(app):
-                sync, health, phase = _states(app)
+                sync, health, phase = states(app)
                 if sync == SYNCED and health == HEALTHY:
-                    return _result(target, app, "healthy", note)
+                    return result_of(target, app, "healthy", note)
                 if phase in FAILED_PHASES and ours and (retries == 0 or self.remaining() <= 0):
-                    return _result(target, app, "failed", _join(note, _failure(app, SYNC_RETRIES - retries)))
+                    return result_of(target, app, "failed", join(note, failure(app, SYNC_RETRIES - retries)))
                 if phase in FAILED_PHASES or (not ours and sync != SYNCED):
                     if ours:
                         retries -= 1
-                    _, ours = self._sync(target)
+                    answer, ours = self._sync(target)
+                    if answer is not None:  # else another operation runs: wait for news of it
+                        app = answer
+                        continue
             left = self.remaining()
             if left <= 0:
-                return _result(target, app, "timeout", _join(note, self._timeout_message(app)))
+                return result_of(target, app, "timeout", join(note, timeout_message(app, self.options.timeout)))
+            app = self._next(target, app, pace, left)
+
+    def _next(self, target: Target, app: dict[str, Any], pace: Iterator[float], left: float) -> dict[str, Any]:
+        """The app's next state: from the watch, or read after a pause while the watch is down or quiet."""
+        if self.watch.stale():
             self.sleep(min(next(pace), left))
+            return self._get(target)
+        key = (target.namespace, target.name)
+        return self.watch.newer(key, version_of(app), min(left, self.watch.quiet)) or app
+
+    def _state(self, target: Target) -> dict[str, Any]:
+        """What the watch knows of the app, or the app as read now."""
+        known = None if self.watch.stale() else self.watch.get((target.namespace, target.name))
+        return known or self._get(target)
+
+    def _get(self, target: Target, **params: str) -> dict[str, Any]:
+        app = self.client.get(APPS.object_path(target.name), {"appNamespace": target.namespace, **params})
+        self.watch.offer(app)
+        return app
 
     def _pace(self) -> Iterator[float]:
         """Jittered polling intervals growing from `poll_start` to `poll_max`."""
@@ -327,24 +377,12 @@ class _Run:
             yield random.uniform(interval / 2, interval)
             interval = min(self.poll_max, interval * 1.5)
 
-    def _timeout_message(self, app: dict[str, Any]) -> str:
-        sync, health, phase = _states(app)
-        status = app.get("status") or {}
-        detail = (status.get("health") or {}).get("message") or next(
-            (c.get("message") for c in status.get("conditions") or [] if c.get("message")), ""
-        )
-        running = f", operation {phase or 'requested'}" if in_progress(app) else ""
-        return (
-            f"not Synced and Healthy within --timeout {self.options.timeout:g}s (sync {sync}, health {health}"
-            f"{running}){': ' + detail if detail else ''}; check it with `argocd app get {_qualified(app)}`"
-        )
-
     def rearm(self, target: Target, result: AppResult, *, healthy: bool) -> None:
         """Put back the app's original spec (automated sync armed), keeping its live metadata; idempotent."""
         spec, note = kept_paused("applications", {"spec": target.rearm_spec}, self.version)
-        result.message = _join(result.message, note)
+        result.message = join(result.message, note)
         try:
-            live = self._get(target)
+            live = self._state(target)
             if live.get("spec") != spec["spec"]:
                 meta = {k: v for k, v in (live.get("metadata") or {}).items() if k in REARM_METADATA}
                 self.client.write("applications", {"metadata": meta, "spec": spec["spec"]}, update=True)
@@ -366,47 +404,6 @@ def _version(client: Any) -> Version | None:
         return None
 
 
-def _states(app: dict[str, Any]) -> tuple[str, str, str]:
-    status = app.get("status") or {}
-    return (
-        (status.get("sync") or {}).get("status") or "Unknown",
-        (status.get("health") or {}).get("status") or "Unknown",
-        (status.get("operationState") or {}).get("phase") or "",
-    )
-
-
-def _result(target: Target, app: dict[str, Any], outcome: str, message: str) -> AppResult:
-    sync, health, phase = _states(app)
+def result_of(target: Target, app: dict[str, Any], outcome: str, message: str) -> AppResult:
+    sync, health, phase = states(app)
     return AppResult(target.name, target.namespace, sync, health, phase, message, outcome=outcome)
-
-
-def _failure(app: dict[str, Any], retried: int) -> str:
-    state = (app.get("status") or {}).get("operationState") or {}
-    again = " (also after one retry)" if retried else ""
-    return (
-        f"sync {state.get('phase', 'Failed')}{again}: {state.get('message') or 'no message from Argo CD'}; "
-        f"see `argocd app get {_qualified(app)}` for the failed resources"
-    )
-
-
-def _explain(target: Target, err: ApiError) -> str:
-    """An API error on one app as that app's failure, with a next step."""
-    text = str(err)
-    if "sync window" in (err.api_message or ""):
-        return f"{text}; sync it when the window opens (argocd app sync {target.namespace}/{target.name})"
-    if err.status == 404 and not err.hint:
-        return f"{text}; was {target.namespace}/{target.name} deleted after the restore wrote it?"
-    return text
-
-
-def _qualified(app: dict[str, Any]) -> str:
-    meta = app.get("metadata") or {}
-    return f"{meta.get('namespace', '')}/{meta.get('name', '')}".lstrip("/")
-
-
-def _join(*parts: str) -> str:
-    return "; ".join(p for p in parts if p)
-
-
-def _time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))

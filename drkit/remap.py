@@ -138,8 +138,10 @@ def remap(objects: Objects, clusters: dict[str, str], repos: dict[str, str]) -> 
     rules = _Rules(clusters, repos)
     out: Objects = {}
     for kind, docs in objects.items():
-        rewrite = KINDS[kind].rewrite
-        out[kind] = [rewrite(rules, copy.deepcopy(d)) for d in docs]
+        if clusters or repos:  # rewriters work in place, on a copy
+            out[kind] = [KINDS[kind].rewrite(rules, copy.deepcopy(d)) for d in docs]
+        else:  # nothing to rewrite: the documents themselves, which nothing downstream changes
+            out[kind] = list(docs)
     problems = rules.unmatched()
     if problems:
         raise ConfigError(

@@ -16,6 +16,7 @@ from drkit.argocd import Client
 from drkit.errors import ApiError, AuthError
 from drkit.kinds import KINDS, RESTORE_ORDER, generated_by, normalize
 from drkit.plan import Plan, Step, plan
+from drkit.progress import Callback, Tally
 from drkit.refs import MAY_USE, Index, kinds_to_read, refs  # noqa: F401 (kinds_to_read: for the CLI)
 from drkit.remap import remap, select
 from drkit.report import ACTIONS, DiffReport, Outcome, RestoreReport, not_in_backup  # noqa: F401 (ACTIONS: for the CLI)
@@ -27,6 +28,7 @@ Objects = dict[str, list[dict[str, Any]]]
 SYNC_WAVE = "argocd.argoproj.io/sync-wave"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 TRACKING_ID = "argocd.argoproj.io/tracking-id"
+WRITES = ("create", "update")
 
 
 @dataclass
@@ -43,7 +45,8 @@ class RestoreOptions:
     prune: bool = False
     wait: bool = True
     timeout: float = 600.0
-    concurrency: int = 8
+    concurrency: int = 8  # API requests at once
+    max_syncs: int = 200  # apps with a sync in flight at once (converge.MAX_SYNCS)
     allow_field_loss: bool = False  # keep going with objects the target's version could not hold whole
 
 
@@ -68,15 +71,22 @@ def read_live(client: Client, kinds: list[str]) -> Objects:
     return {kind: [normalize(kind, item) for item in client.list(kind)] for kind in kinds}
 
 
-def apply(client: Client, plan: Plan, options: RestoreOptions) -> list[Outcome]:
+def apply(client: Client, plan: Plan, options: RestoreOptions, tally: Tally | None = None) -> list[Outcome]:
     """Write the plan: kinds in restore order, one kind's objects in parallel; failures recorded, dependants skipped."""
-    broken, outcomes = Index(), []
+    broken, outcomes, tally = Index(), [], tally or Tally(None)
+
+    def work(step: Step) -> Outcome:
+        outcome = _apply_step(client, plan, step, broken, options)
+        if step.action in WRITES:
+            tally.add(written=1)
+        return outcome
+
     for kind in RESTORE_ORDER:
         steps = plan.by_kind(kind)
         if not steps:
             continue
         with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
-            results = list(pool.map(lambda s: _apply_step(client, plan, s, broken, options), steps))
+            results = list(pool.map(work, steps))
         for step, outcome in zip(steps, results, strict=True):
             if outcome.action == "fail" or outcome.blocked_by:
                 broken.add(step.kind, step.doc)
@@ -95,7 +105,7 @@ def blocker(step: Step, broken: Index) -> str | None:
 
 
 def _apply_step(client: Client, plan: Plan, step: Step, broken: Index, options: RestoreOptions) -> Outcome:
-    if step.action not in ("create", "update"):
+    if step.action not in WRITES:
         return Outcome(step.kind, step.name, step.action, diff=step.changes or None, reason=step.reason)
     needed = blocker(step, broken)
     if needed:
@@ -192,10 +202,12 @@ def restore(
     options: RestoreOptions,
     converge: Converge | None = None,
     warn: Callable[[str], None] = lambda text: None,
+    progress: Callback | None = None,
 ) -> RestoreReport:
     """Select, remap, plan, then (unless a dry run) apply and converge; the report says what happened.
 
     `warn` hears each settings difference before anything is written (the report's notes hold them too).
+    `progress` is called with a Progress after each object written and each change in an app's state.
     """
     objects = remap(select(backup.objects, options), options.remap_clusters, options.remap_repos).objects
     objects, inferred = sources.fill_repocreds_types(objects, credentials)
@@ -210,14 +222,15 @@ def restore(
     if options.dry_run:
         report.objects = [_planned(s, options) for s in the_plan.steps]
     else:
-        report.objects = apply(client, the_plan, options)
+        tally = Tally(progress, objects=sum(1 for s in the_plan.steps if s.action in WRITES))
+        report.objects = apply(client, the_plan, options, tally)
         targets = app_targets(the_plan, report.objects, backup.objects)
         done = {
             o.name for o in report.objects if o.kind == "applicationsets" and o.action != "fail" and o.action != "skip"
         }
         appsets = [doc for name, doc in the_plan.rearm_appsets.items() if name in done]
         if options.sync and converge is not None and (targets or appsets):
-            report.converged = converge(client, targets, appsets, options)
+            report.converged = converge(client, targets, appsets, options, progress=tally)
         elif any(t.rearm_spec for t in targets) or appsets:
             report.notes.append(
                 f"{sum(1 for t in targets if t.rearm_spec)} application(s) left with automated sync disarmed and "

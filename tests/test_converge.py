@@ -11,7 +11,7 @@ import pytest
 
 from drkit.argocd import Client
 from drkit.converge import AppResult, converge, in_progress, stages
-from drkit.errors import ApiError, AuthError
+from drkit.errors import ApiError, AuthError, ConnectionFailed
 from drkit.testing import Simulator
 
 REPO = "https://git.example.com/team/apps.git"
@@ -40,6 +40,7 @@ class Options:
     wait: bool = True
     timeout: float = 10.0
     concurrency: int = 4
+    max_syncs: int = 200
 
 
 class Recording:
@@ -207,6 +208,7 @@ def test_a_refresh_that_hangs_is_bounded_by_the_timeout() -> None:
             Options(timeout=0.5),
             clock=lambda: next(ticks) * 0.01,
             sleep=naps.append,
+            quiet=0,  # the watch counts as quiet at once: the app is read at the polling pace
             **FAST,
         )
     assert naps and max(naps) <= FAST["poll_max"]
@@ -273,7 +275,8 @@ def test_awaiting_a_generated_app_a_real_permission_refusal_fails_at_once(sim: S
     viewer = Client(sim.url, sim.mint_token("viewer:apiKey"))
     results = converge(viewer, [Target("later", generated=True, project="default")], [], Options(timeout=30), **FAST)
     assert results[0].outcome == "failed" and "HTTP 403: permission denied: applications, get" in results[0].message
-    assert [p for m, p in sim.gateway.requests if m == "GET"] == ["/api/v1/applications/later"]  # asked once
+    asked = [p for m, p in sim.gateway.requests if m == "GET" and not p.startswith("/api/v1/stream/")]
+    assert asked == ["/api/v1/applications/later"]  # asked once (beside the one watch of every app)
 
 
 def test_a_refused_token_propagates(sim: Simulator) -> None:
@@ -381,3 +384,65 @@ def test_without_sync_only_refreshes(sim: Simulator, client: Client) -> None:
     [result] = converge(client, [Target("idle")], [], Options(sync=False), **FAST)
     assert (result.outcome, result.sync, result.health) == ("refreshed", "OutOfSync", "Missing")
     assert sync_posts(sim) == [] and ("GET", "/api/v1/applications/idle") in sim.gateway.requests
+
+
+# the controller's pace ----------------------------------------------------------------------------------
+
+
+class Watched(Client):
+    """A Client that records how many apps have an operation running when each sync is asked for."""
+
+    def __init__(self, sim: Simulator, cut_after: int = 0) -> None:
+        super().__init__(sim.url, sim.token)
+        self.sim, self.cut_after, self.running_at_sync, self.streams = sim, cut_after, [], 0
+
+    def post(self, path: str, body: Any, params: dict[str, Any] | None = None) -> Any:
+        if path.endswith("/sync"):
+            with self.sim.lock:
+                self.running_at_sync.append(sum(1 for a in self.sim.applications.values() if in_progress(a)))
+        return super().post(path, body, params)
+
+    def stream(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """The watch; the first one is cut after `cut_after` events (0: never), as a proxy or a restart would."""
+        self.streams += 1
+        for n, event in enumerate(super().stream(path, params), 1):
+            yield event
+            if self.streams == 1 and n == self.cut_after:
+                raise ConnectionFailed("GET /api/v1/stream/applications: the watch ended (cut by the test)")
+
+
+def app_requests(sim: Simulator) -> list[str]:
+    return [p for _, p in sim.gateway.requests if p.startswith("/api/v1/applications/")]
+
+
+def converge_many(client: Watched, count: int, options: Options) -> list[AppResult]:
+    """`count` apps created, then converged with a watch that counts as quiet only after 30 s."""
+    names = [f"app-{n}" for n in range(count)]
+    for name in names:
+        create(client, name)
+    return converge(client, [Target(n) for n in names], [], options, quiet=30, **FAST)
+
+
+def test_apps_are_followed_on_one_watch_with_few_requests_each() -> None:
+    with Simulator(reconcile_seconds=0.05) as sim:
+        client = Watched(sim)
+        results = converge_many(client, 12, Options(concurrency=2))
+        assert all(r.outcome == "healthy" for r in results)
+        assert len(app_requests(sim)) / 12 <= 2  # a hard refresh and a sync each; no polling
+        assert client.streams == 1
+
+
+def test_syncs_in_flight_are_bounded_by_max_syncs_not_concurrency() -> None:
+    with Simulator(reconcile_seconds=0.05) as sim:
+        client = Watched(sim)
+        results = converge_many(client, 8, Options(concurrency=8, max_syncs=2))
+        assert all(r.outcome == "healthy" for r in results)
+        assert len(client.running_at_sync) == 8 and max(client.running_at_sync) < 2  # ours: at most one other
+
+
+def test_a_cut_watch_is_reconnected_and_nothing_is_missed() -> None:
+    with Simulator(reconcile_seconds=0.3) as sim:
+        client = Watched(sim, cut_after=3)
+        results = converge_many(client, 6, Options(concurrency=4))
+        assert all(r.outcome == "healthy" for r in results)
+        assert client.streams >= 2

@@ -15,10 +15,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from drkit import backup, schema
+from drkit import backup, checking, schema
 from drkit.argocd import Client
 from drkit.cli import main
-from drkit.errors import BackupNotFound
+from drkit.errors import BackupNotFound, IntegrityError
 from drkit.kinds import CRD_KINDS, RESTORE_ORDER
 from drkit.store import Store, open_store
 from drkit.testing import Simulator, seed
@@ -388,3 +388,19 @@ def test_losing_permission_on_some_kinds_still_writes_and_warns(small_sim: Simul
     assert backup.resolve(store, INSTANCE, "latest") == document["backup_id"]
     assert verify(store, INSTANCE, "latest").ok
     assert "gpgkeys" in " ".join(backup.read_manifest(store, INSTANCE, document["backup_id"])["warnings"])
+
+
+def test_objects_checked_in_several_processes_read_as_in_one(
+    small_sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(str(tmp_path))
+    backup_id = backup.export(Client(small_sim.url, small_sim.token), store, INSTANCE).backup_id
+    whole = backup.load(store, INSTANCE, backup_id)
+    monkeypatch.setattr(checking, "CHUNK", 2)  # a chunk of two objects per process
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert backup.load(store, INSTANCE, backup_id).objects == whole.objects
+    entry = next(e for e in whole.manifest["objects"] if e["kind"] == "applications")
+    path = tmp_path / INSTANCE / backup_id / entry["key"]
+    path.write_bytes(path.read_bytes().replace(b"app-", b"app_"))
+    with pytest.raises(IntegrityError, match=f"{entry['key']}: checksum mismatch"):
+        backup.load(store, INSTANCE, backup_id)

@@ -123,6 +123,22 @@ def test_a_plain_application_validates() -> None:
     schema.validate("applications", app(), "applications/argocd/guestbook")
 
 
+def test_a_value_json_has_no_type_for_is_named_not_raised() -> None:
+    # YAML reads an unquoted timestamp as a datetime, which the compiled validator cannot take: jsonschema's
+    # reading of it names the field and what it must be
+    doc = yaml.safe_load("metadata:\n  name: guestbook\n  namespace: argocd\n  labels: {since: 2024-01-01T00:00:00Z}\n")
+    full = app()
+    full["metadata"] = doc["metadata"]
+    assert schema.problems("applications", full) == ["metadata.labels.since: is datetime, must be string"]
+
+
+def test_the_compiled_validator_and_jsonschema_agree() -> None:
+    valid, broken = app(), app(destination={"server": 1})
+    for doc in (valid, broken):
+        assert schema._fast_valid("applications", doc, 1) == schema._validator("applications", 1).is_valid(doc)
+    assert not schema._fast_valid("applications", broken, 1)
+
+
 def test_crd_openness_is_kept() -> None:
     doc = app(someFutureField={"x": 1})
     doc["spec"]["source"]["helm"] = {"valuesObject": {"any": ["thing", 1, None]}}
