@@ -29,6 +29,7 @@ from drkit.flags import (
     with_keys,
 )
 from drkit.kinds import KINDS
+from drkit.progress import Ticker, bar
 from drkit.sealing import Keys
 from drkit.verify import verify as verify_backup
 
@@ -104,25 +105,9 @@ def emit(output: str, document: Any, lines: list[str]) -> None:
             click.echo(line)
 
 
-def progress_bar() -> Callable[[int, int], None] | None:
-    """A progress line on stderr, only when stderr is a terminal."""
-    if not sys.stderr.isatty():
-        return None
-
-    def show(done: int, total: int) -> None:
-        width = 30
-        filled = width * done // max(total, 1)
-        end = "\n" if done == total else ""
-        click.echo(f"\r  writing [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{end}", err=True, nl=False)
-
-    return show
-
-
-def progress_ticker() -> Any:
-    """Restore progress on stderr: redrawn in place on a terminal, else a line every 30 s (a Job's log)."""
-    from drkit.progress import Ticker
-
-    return Ticker(lambda text: click.echo(text, err=True, nl=False), sys.stderr.isatty())
+def stderr(text: str) -> None:
+    """Write progress to stderr as it is (the text says where lines end)."""
+    click.echo(text, err=True, nl=False)
 
 
 # commands ---------------------------------------------------------------------------------------------------
@@ -162,7 +147,11 @@ def export(
     seal, sign = export_seal(encrypt), read_sign_key(sign_key)
     client = make_client(server, **auth)
     target, name = place.store, place.instance
-    tuning = {"max_shrink": max_shrink, "concurrency": concurrency, "progress": progress_bar()}
+    tuning = {
+        "max_shrink": max_shrink,
+        "concurrency": concurrency,
+        "progress": (lambda d, t: stderr(bar(d, t))) if sys.stderr.isatty() else None,
+    }
     result = backup.export(client, target, name, selected, **tuning, seal=seal, sign=sign)
     counts = ", ".join(f"{n} {k}" for k, n in result.counts.items())
     lines = [f"backup {result.backup_id} of {name} written to {target.url}: {counts}"]
@@ -276,12 +265,7 @@ def prune(
 @opt("--wait/--no-wait", default=True, help="Wait until applications are Synced and Healthy.")
 @opt("--timeout", type=click.FloatRange(1), default=600.0, help="Seconds to wait for applications overall.")
 @opt("--concurrency", type=click.IntRange(1, 64), default=8, help="API requests in parallel (the request workers).")
-@opt(
-    "--max-syncs",
-    type=click.IntRange(1),
-    default=200,
-    help="Apps with a sync in flight at once, waited for on one watch [default: 200, enough for a sharded controller].",
-)
+@opt("--max-syncs", type=click.IntRange(1), default=200, help="Apps with a sync in flight at once (200: sharded).")
 @opt(
     "--allow-field-loss",
     is_flag=True,
@@ -341,10 +325,8 @@ def restore(
     secrets = load_credentials(credentials)
     client = make_client(server, **auth)
     warn = lambda text: click.echo(f"drkit: warning: {text}", err=True)  # noqa: E731 (before any write)
-    with progress_ticker() as ticker:
-        report = restoring.restore(
-            client, loaded, secrets, options, converge=converge.converge, warn=warn, progress=ticker
-        )
+    with Ticker(stderr, terminal=sys.stderr.isatty()) as ticker:
+        report = restoring.restore(client, loaded, secrets, options, converge.converge, warn, ticker)
     if loaded.manifest.get("suspicious"):
         report.notes.insert(0, f"this backup was flagged at export: {loaded.manifest['suspicious']['reason']}")
     observe(name, lambda run: metrics.record_restore(run, report, loaded.manifest, restoring.ACTIONS))

@@ -79,6 +79,12 @@ def line(progress: Progress, elapsed: float, phase_elapsed: float) -> str:
     return ", ".join(parts)
 
 
+def bar(done: int, total: int, width: int = 30) -> str:
+    """`\r  writing [#####.....] 12/40`, ending its line once done."""
+    filled = width * done // max(total, 1)
+    return f"\r  writing [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{chr(10) if done == total else ''}"
+
+
 def _duration(seconds: float) -> str:
     seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
