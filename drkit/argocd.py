@@ -132,6 +132,10 @@ class Client:
             return self.put(row.object_path(body["metadata"]["name"]), payload, params)
         return self.post(row.path, payload, params)
 
+    def watch_apps(self) -> Iterator[dict[str, Any]]:
+        """Events of every application the token may see: `GET /api/v1/stream/applications` (API-NOTES §2.2)."""
+        return self.stream("/api/v1/stream/applications")
+
     def stream(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """The events of a watch endpoint, one decoded JSON line each, until the server or the network ends it.
 

@@ -8,7 +8,7 @@ Choices a caller relies on:
 - Pace: the controller's, not ours. Up to `max_syncs` apps of a stage are in flight at once (refresh, sync,
   wait), while `concurrency` bounds the API requests; app state comes from one watch of every app
   (drkit.watching), not from polling each app: a refresh and a sync are the requests of an app, plus a re-arm.
-  Apps are read one by one only while the watch is down or quiet (a client without `stream` always polls).
+  Apps are read one by one only while the watch is down or quiet (a client without `watch_apps` always polls).
 - A sync that ends Failed/Error is retried once: right after a restore, failures are often transient (a CRD
   not yet established, a webhook not yet up). The second failure is final.
 - A 400 `another operation is already in progress` is not a failure: that operation is waited out, and our
@@ -128,7 +128,7 @@ def converge(
 ) -> list[AppResult]:
     """Refresh, sync and (with `options.wait`) wait for every target in waves; re-arm; see the module docstring."""
     watching = options.sync and options.wait
-    watch = Watch(getattr(client, "stream", None) if watching else None, quiet=quiet, clock=clock).start()
+    watch = Watch(getattr(client, "watch_apps", None) if watching else None, quiet=quiet, clock=clock).start()
     run = _Run(_Gated(client, options.concurrency), options, clock, sleep, poll_start, poll_max, watch)
     run.version = _version(client) if appsets_to_rearm or any(t.rearm_spec for t in targets) else None
     tally = progress or Tally(None)

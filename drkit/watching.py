@@ -1,4 +1,4 @@
-"""One application watch (`GET /api/v1/stream/applications`) that every converge worker learns app state from.
+"""One application watch (Client.watch_apps) that every converge worker learns app state from.
 
 Argo CD's Watch (server/application/application.go; API-NOTES §2.2) sends ADDED for every app the token may
 see when no `resourceVersion` is given, then each change, from every enabled namespace; nothing is replayed
@@ -21,7 +21,6 @@ from typing import Any
 from drkit.errors import ApiError
 
 Key = tuple[str, str]  # (namespace, name)
-STREAM = "/api/v1/stream/applications"
 RECONNECT_MAX = 10.0  # seconds between two reconnection attempts, at most
 
 
@@ -40,7 +39,7 @@ class Watch:
 
     def __init__(
         self,
-        stream: Callable[[str, dict[str, Any]], Iterator[dict[str, Any]]] | None,
+        stream: Callable[[], Iterator[dict[str, Any]]] | None,
         *,
         quiet: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
@@ -104,7 +103,7 @@ class Watch:
         while not self.stopping.is_set():
             try:
                 self.connections += 1
-                for event in self.open(STREAM, {}):  # type: ignore[misc]
+                for event in self.open():  # type: ignore[misc]
                     self.connected, self.heard, pause = True, self.clock(), 0.1
                     self.offer((event.get("result") or {}).get("application"))
                     if self.stopping.is_set():
