@@ -6,6 +6,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from drkit.testing import grpc_limit
 from drkit.testing import watch as streams
 from drkit.testing.app_validation import check_app
 from drkit.testing.labels import parse_selector
@@ -63,7 +64,7 @@ def list_apps(state: State, req: Request) -> Any:
         items = items[:1]
     if req.arg("fields"):
         items = project_fields(items, req.arg("fields"))
-    return {"metadata": {"resourceVersion": rv}, "items": items}
+    return grpc_limit.unary_answer({"metadata": {"resourceVersion": rv}, "items": items}, state.grpc_max_mb)
 
 
 def get(state: State, req: Request) -> Any:

@@ -83,6 +83,7 @@ class Simulator(State):
         status_processors: int = STATUS_PROCESSORS,
         sync_seconds: float | None = None,
         server_cost: ServerCost | None = None,
+        grpc_max_mb: float = 200.0,
     ) -> None:
         super().__init__(
             namespace=namespace,
@@ -90,6 +91,7 @@ class Simulator(State):
             admin_password=admin_password,
             argocd_version=argocd_version,
             tracking_method=tracking_method,
+            grpc_max_mb=grpc_max_mb,
         )
         self.capacity = Capacity(
             operation_processors=operation_processors,
@@ -198,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         help="argocd-cm application.resourceTrackingMethod [default: unset, the release's default]",
     )
     capacity.add_arguments(parser)
+    parser.add_argument(
+        "--grpc-max-mb", type=float, default=200.0, help="argocd-server's ARGOCD_GRPC_MAX_SIZE_MB [default: 200]"
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...] to run against it")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -209,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         appset_seconds=args.appset_seconds,
         argocd_version=args.argocd_version,
         tracking_method=args.tracking_method,
+        grpc_max_mb=args.grpc_max_mb,
         **capacity.from_arguments(args),
     )
     if args.seed:

@@ -41,8 +41,10 @@ class State:
         admin_password: str = "password",
         argocd_version: str = "3.6",
         tracking_method: str = "",
+        grpc_max_mb: float = 200.0,
     ) -> None:
         self.namespace = namespace
+        self.grpc_max_mb = grpc_max_mb  # argocd-server's ARGOCD_GRPC_MAX_SIZE_MB: the largest answer (grpc_limit.py)
         self.release = Release.parse(argocd_version)  # which Argo CD release this instance behaves as
         self.tracking_method = tracking_method  # argocd-cm `application.resourceTrackingMethod`, "" when unset
         self.app_namespaces = list(app_namespaces)
