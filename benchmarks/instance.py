@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drkit.testing import Simulator
+from drkit.testing.app_status import add_real_status, resource_count
 from drkit.testing.seed import load
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbjphcGlLZXkifQ.bench"
@@ -65,16 +66,37 @@ def seed_document(apps: int, projects: int = 10) -> dict[str, Any]:
     return doc
 
 
-def start(apps: int = 0, port: int = 0, reconcile_seconds: float = 0.02, **capacity: Any) -> Simulator:
+def start(
+    apps: int = 0,
+    port: int = 0,
+    reconcile_seconds: float = 0.02,
+    *,
+    real_status: bool = False,
+    only: int = 0,
+    **capacity: Any,
+) -> Simulator:
     """A started simulator holding `apps` applications (0: a fresh, empty instance).
 
     `capacity` takes the Simulator's capacity options, e.g. operation_processors=20, sync_seconds=1.0,
-    server_cost=ServerCost(validate=0.3), to bench against a controller of a real instance's pace.
+    server_cost=ServerCost(validate=0.3), to bench against a controller of a real instance's pace. With
+    `real_status`, each app carries a real instance's status (drkit/testing/app_status.py); with `only`, just
+    the `only` apps of the `apps` whose status is largest, for a floor measured on the largest objects.
     """
     sim = Simulator(token=TOKEN, reconcile_seconds=reconcile_seconds, **capacity)
     if apps:
-        load(sim, seed_document(apps))
+        document = seed_document(apps)
+        if only:
+            document["applications"] = largest(document["applications"], only)
+        load(sim, document)
+    if real_status:
+        add_real_status(sim)
     return sim.start(port)
+
+
+def largest(apps: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """The `count` apps that get the most resources (the draw is seeded by the app's namespace/name)."""
+
+    return sorted(apps, key=lambda app: resource_count("argocd", app["metadata"]["name"]))[-count:]
 
 
 def credentials_file(path: str) -> str:

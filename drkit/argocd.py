@@ -8,20 +8,34 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import ijson
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from drkit import __version__
-from drkit.errors import ApiError, AuthError, ConfigError, ConnectionFailed, NotFound, PermissionDenied
+from drkit.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    ConnectionFailed,
+    NotFound,
+    PermissionDenied,
+    TooLarge,
+)
 from drkit.kinds import KINDS
 from drkit.versions import Version, parse_version
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# grpc-go's ResourceExhausted text when an answer passes argocd-server's ARGOCD_GRPC_MAX_SIZE_MB (API-NOTES §1.4):
+# the server's send check, or the gateway's receive check
+_TOO_LARGE = re.compile(r"grpc: (?:trying to send|received) message larger than max \((\d+) vs\. (\d+)\)")
 
 
 def server_url(server: str, *, plaintext: bool = False) -> str:
@@ -78,8 +92,6 @@ class Client:
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
         if insecure:
-            import urllib3
-
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
     def __repr__(self) -> str:
@@ -108,11 +120,42 @@ class Client:
 
     def items(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """A list endpoint's items; `null` or a missing `items` is an empty list (API-NOTES §1.4)."""
-        return (self.get(path, params) or {}).get("items") or []
+        return list(self.iter_items(path, params))
+
+    def iter_items(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """A list endpoint's items, each parsed as it arrives: memory does not grow with the list's size.
+
+        Errors come with the first item asked for: HTTP's status precedes the body, so an error answer
+        (TooLarge included) is raised before any item is yielded.
+        """
+        resp = self._send("GET", path, params=params, stream=True)
+        with resp:
+            if resp.status_code >= 400:
+                raise _error("GET", path, resp)
+            resp.raw.decode_content = True
+            try:
+                yield from ijson.items(resp.raw, "items.item", use_float=True)
+            except ijson.JSONError as err:
+                raise ApiError(
+                    f"GET {path}: Argo CD's answer is not a whole JSON list ({err})",
+                    status=resp.status_code,
+                    hint="is --server pointing at the Argo CD API server (not its UI behind a proxy)? run the "
+                    "export again",
+                ) from None
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
+                raise ConnectionFailed(
+                    f"GET {path}: the connection to {self.base} broke while the list was read "
+                    f"({type(err).__name__}: {_describe(err)})",
+                    hint="check the network path to argocd-server, then run the export again",
+                ) from None
 
     def list(self, kind: str) -> list[dict[str, Any]]:
         """Every object of one kind, as the list endpoint returns it."""
         return self.items(KINDS[kind].path)
+
+    def iter_list(self, kind: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        """Every object of one kind, each parsed as it arrives (see `iter_items`)."""
+        return self.iter_items(KINDS[kind].path, params)
 
     def get_object(self, kind: str, name: str, params: dict[str, Any] | None = None, **options: Any) -> Any:
         """One object of a kind by its name or URL (`<path>/<name>`)."""
@@ -176,6 +219,20 @@ class Client:
         timeout: float | None = None,
     ) -> Any:
         """Send one API call with retries on transient failures; return the decoded JSON answer."""
+        resp = self._send(method, path, body=body, params=params, timeout=timeout)
+        return self._answer(method, path, resp)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        """The first answer that is not a transient failure, after retries with backoff; raise when none came."""
         headers = {}
         if method != "GET":  # Argo CD answers 415 to any non-GET without exactly this (API-NOTES §1.1)
             headers["Content-Type"] = "application/json"
@@ -193,13 +250,17 @@ class Client:
                     data=data,
                     headers=headers,
                     timeout=timeout or self.timeout,
+                    stream=stream,
                 )
             except requests.RequestException as err:
                 failure: Exception = err
             else:
                 if resp.status_code not in RETRY_STATUSES:
-                    return self._answer(method, path, resp)
+                    return resp
                 failure = _error(method, path, resp)
+                resp.close()
+                if isinstance(failure, TooLarge):  # a size limit, not a rate limit: a retry gets the same answer
+                    raise failure
                 wait = _retry_after(resp)
             if attempt == self.retries:
                 break
@@ -277,6 +338,9 @@ def _error(method: str, path: str, resp: requests.Response) -> ApiError:
         hint = "the token's account lacks this RBAC permission, or the object does not exist"
     elif status == 404:
         cls = NotFound
+    elif status == 429 and (too_large := _TOO_LARGE.search(message)):
+        size, limit = (int(n) for n in too_large.groups())
+        return TooLarge(text, status=status, grpc_code=grpc_code, api_message=message, size=size, limit=limit)
     elif status == 415:
         hint = "drkit sent a request Argo CD does not accept; please report this"
     return cls(text, status=status, grpc_code=grpc_code, api_message=message, hint=hint)

@@ -10,7 +10,7 @@ import hashlib
 import itertools
 import re
 import secrets
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,13 +24,13 @@ from drkit.checking import fetch_object, open_object, parse_all, read_object  # 
 from drkit.errors import ApiError, BackupNotFound, ConfigError, IntegrityError, ObjectNotFound
 from drkit.folders import MANIFEST, misplaced, unlisted, walk_keys  # noqa: F401 (re-exported)
 from drkit.kinds import KINDS, RESTORE_ORDER, normalize
+from drkit.snapshot import Progress, Writer, fetch, skipped
 from drkit.store import Store
 from drkit.versions import parse_version
 
 # what new_backup_id names a backup folder; anything else under an instance (drills/, a stray folder) is not a backup
 ID_TIME = "%Y%m%dT%H%M%SZ"
 BACKUP_ID = re.compile(r"^(\d{8}T\d{6}Z)-")
-Progress = Callable[[int, int], None]
 
 dump = documents.dump  # deterministic YAML, never an alias
 load_yaml = documents.load  # refuses oversized documents and aliases
@@ -84,41 +84,29 @@ class ExportResult:
         }
 
 
-# reading the live instance --------------------------------------------------------------------------------
-
-
-def fetch(client: Client, kind: str, pool: ThreadPoolExecutor) -> list[dict[str, Any]]:
-    """Every object of one kind, as the API returns it: read one by one where the list omits data (GPG keys)."""
-    row = KINDS[kind]
-    items = client.list(kind)
-    if row.read_each:
-        items = list(pool.map(lambda item: client.get_object(kind, row.identity(item)), items))
-    return [item for item in items if row.builtin is None or not row.builtin(item)]
-
-
-def snapshot(client: Client, kinds: Iterable[str], pool: ThreadPoolExecutor) -> tuple[dict[str, bytes], list[str]]:
-    """The normalised, validated, serialised objects of `kinds`, by store key, and warnings for kinds unread."""
-    files: dict[str, bytes] = {}
-    warnings: list[str] = []
-    for kind in kinds:
-        try:
-            objects = fetch(client, kind, pool)
-        except ApiError as err:
-            if err.status in (0, 401):  # no answer, or a refused token: nothing else will work either
-                raise
-            warnings.append(f"{kind}: not backed up: {err}")
-            continue
-        for obj in objects:
-            doc = normalize(kind, obj)
-            key = KINDS[kind].key(doc)
-            schema.validate(kind, doc, key.removesuffix(".yaml"))
-            if key in files:
-                raise IntegrityError(f"{key}: two {kind} objects map to the same file; please report this")
-            files[key] = dump(doc)
-    return files, warnings
+def serialise(kind: str, obj: dict[str, Any]) -> tuple[str, bytes]:
+    """An object as drkit stores it, normalised and validated: its store key and YAML bytes."""
+    doc = normalize(kind, obj)
+    key = KINDS[kind].key(doc)
+    schema.validate(kind, doc, key.removesuffix(".yaml"))
+    return key, dump(doc)
 
 
 # writing --------------------------------------------------------------------------------------------------
+
+
+def write_objects(writer: Writer, client: Client, kinds: Iterable[str]) -> list[str]:
+    """Read, serialise and put every object of `kinds` as it arrives; warnings for kinds left out."""
+    warnings: list[str] = []
+    for kind in kinds:
+        try:
+            for obj in fetch(client, kind, writer.pool):
+                writer.put(kind, *serialise(kind, obj))
+        except ApiError as err:
+            if not skipped(err):
+                raise
+            warnings.append(f"{kind}: not backed up: {err}")
+    return warnings
 
 
 def export(
@@ -136,6 +124,9 @@ def export(
     """Snapshot the instance into a new backup; the manifest is written after every object.
 
     With `seal`, every object is encrypted before it is stored, and so are the manifest's sensitive fields.
+
+    Objects are written as the lists are read, so memory does not grow with the instance; a backup whose
+    export failed halfway has no manifest, and so does not exist.
     """
     started = utcnow()
     backup_id = new_backup_id(started)
@@ -143,8 +134,9 @@ def export(
     version = client.version()
     settings = argocd_settings.capture(client.settings())
     with ThreadPoolExecutor(concurrency) as pool:
-        files, warnings = snapshot(client, kinds, pool)
-        entries = write_objects(store, f"{instance}/{backup_id}", files, pool, progress, seal)
+        writer = Writer(store, f"{instance}/{backup_id}", pool, 2 * concurrency, progress, seal)
+        warnings = write_objects(writer, client, kinds)
+        entries = writer.finish()
     counts = {kind: 0 for kind in kinds}
     for entry in entries:
         counts[entry["kind"]] += 1
@@ -176,37 +168,6 @@ def export(
     schema.validate("manifest", manifest, f"{instance}/{backup_id}/{MANIFEST}")
     store.put(f"{instance}/{backup_id}/{MANIFEST}", dump(manifest))
     return ExportResult(backup_id, instance, counts, warnings, suspicious)
-
-
-def write_objects(
-    store: Store,
-    prefix: str,
-    files: dict[str, bytes],
-    pool: ThreadPoolExecutor,
-    progress: Progress | None,
-    seal: sealing.Seal | None = None,
-) -> list[dict[str, Any]]:
-    """Put every object in parallel (sealed first, with `seal`); return the manifest entries, sorted by key."""
-
-    def put(item: tuple[str, bytes]) -> dict[str, Any]:
-        key, data = item
-        data = seal.seal(data) if seal else data  # the checksum covers what is stored: verify needs no key
-        store.put(f"{prefix}/{key}", data)
-        kind, _, rest = key.partition("/")
-        return {
-            "key": key,
-            "kind": kind,
-            "name": rest.removesuffix(".yaml"),
-            "size": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-        }
-
-    entries = []
-    for done, entry in enumerate(pool.map(put, sorted(files.items())), 1):
-        entries.append(entry)
-        if progress:
-            progress(done, len(files))
-    return entries
 
 
 def shrink_check(store: Store, instance: str, counts: dict[str, int], max_shrink: float) -> dict[str, Any] | None:

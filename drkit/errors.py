@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -87,3 +89,16 @@ class PermissionDenied(ApiError):
 
 class NotFound(ApiError):
     """404 from the API."""
+
+
+class TooLarge(ApiError):
+    """429 ResourceExhausted: the answer (`size` bytes) passes argocd-server's gRPC message limit (`limit` bytes).
+
+    Argo CD sends each list as one gRPC message, capped by ARGOCD_GRPC_MAX_SIZE_MB on argocd-server; there is
+    no pagination, so a retry gets the same answer (API-NOTES §1.4).
+    """
+
+    def __init__(self, message: str, *, size: int, limit: int, **kwargs: Any) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(message, **kwargs)

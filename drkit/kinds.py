@@ -10,7 +10,6 @@ repositories before projects and applications.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -204,11 +203,16 @@ def parse_kinds(text: str | None) -> tuple[str, ...]:
 
 
 def normalize(kind: str, obj: Doc) -> Doc:
-    """The object as drkit stores it: server-owned fields stripped, apiVersion and kind set. Pure."""
+    """The object as drkit stores it: server-owned fields stripped, apiVersion and kind set. Pure.
+
+    No deep copy: `_drop_empty` rebuilds every dict and list it keeps, so the result shares nothing mutable
+    with `obj`, and a CRD's `status` (most of an app's size) is never copied at all. What is stripped or tidied
+    is top-level, so a shallow copy keeps `obj` whole.
+    """
     row = KINDS[kind]
-    obj = copy.deepcopy(obj)
     if row.crd:
         return _normalize_crd(row, obj)
+    obj = dict(obj)
     for name in SERVER_FIELDS + row.stripped:
         obj.pop(name, None)
     return _drop_empty(row.tidy(obj) if row.tidy else obj)

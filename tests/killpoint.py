@@ -87,7 +87,8 @@ def install(point: dict[str, Any]) -> None:
 
     on = point["on"]
     if on == "request":
-        _wrap(Client, "request", point, lambda self, method, path, *a, **k: f"{method} {path}")
+        # _send: every API request goes through it, lists read as they stream included
+        _wrap(Client, "_send", point, lambda self, method, path, *a, **k: f"{method} {path}")
     elif on == "put":
         for store in (LocalStore, S3Store):
             _wrap(store, "put", point, lambda self, key, data: key)

@@ -23,6 +23,7 @@ from drkit import backup, documents, remap
 from drkit import credentials as creds
 from drkit.errors import CredentialError, DrkitError, IntegrityError
 from drkit.kinds import KINDS
+from drkit.snapshot import Writer
 from drkit.store import open_store
 from drkit.verify import verify
 from tests.figures import record
@@ -182,7 +183,8 @@ def test_objects_with_any_name_are_written_inside_their_backup_or_refused(kind: 
         root = Path(outer) / "store"
         prefix = "prod/20260101T000000Z-000-abcd"
         key = KINDS[kind].key(doc)
-        tried(backup.write_objects, open_store(str(root)), prefix, {key: b"x: 1\n"}, pool, None)
+        writer = Writer(open_store(str(root)), prefix, pool, 2, None)
+        tried(lambda: (writer.put(kind, key, b"x: 1\n"), writer.finish()))
         written = files_under(Path(outer))
         outside = sum(1 for p in written if not p.is_relative_to(root / prefix))
         record("hostile input", outside=outside)

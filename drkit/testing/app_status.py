@@ -31,8 +31,9 @@ KINDS = (
 )
 
 
-def resource_count(rng: random.Random) -> int:
-    return min(MAX_RESOURCES, int(MIN_RESOURCES * rng.paretovariate(TAIL)))
+def resource_count(namespace: str, name: str) -> int:
+    """How many resources the app `namespace/name` manages: a Pareto draw seeded by its name."""
+    return min(MAX_RESOURCES, int(MIN_RESOURCES * random.Random(f"{namespace}/{name}").paretovariate(TAIL)))
 
 
 def _resources(name: str, namespace: str, count: int) -> list[dict[str, Any]]:
@@ -91,10 +92,10 @@ def _conditions(name: str, rng: random.Random) -> list[dict[str, Any]]:
 def real_status(app: dict[str, Any]) -> dict[str, Any]:
     """`app`'s status with the resources, history, conditions and summary of a real instance's app."""
     meta, spec = app["metadata"], app.get("spec", {})
-    rng = random.Random(f"{meta['namespace']}/{meta['name']}")
+    rng = random.Random(f"{meta['namespace']}/{meta['name']}/status")
     namespace = spec.get("destination", {}).get("namespace") or meta["name"]
     status = copy.deepcopy(app.get("status", {}))
-    status["resources"] = _resources(meta["name"], namespace, resource_count(rng))
+    status["resources"] = _resources(meta["name"], namespace, resource_count(meta["namespace"], meta["name"]))
     status["history"] = _history(spec, rng)
     status["conditions"] = _conditions(meta["name"], rng)
     status["summary"] = {"images": [f"registry.example.com/{meta['name']}/{p}:1.{rng.randrange(40)}" for p in "ab"]}
@@ -103,8 +104,8 @@ def real_status(app: dict[str, Any]) -> dict[str, Any]:
     return status
 
 
-def add_real_status(sim: Any) -> None:  # a State; typed loosely to keep this module a leaf
-    """Give every app of `sim` a real-size status (after seeding: the controller keeps what it does not own)."""
+def add_real_status(sim: Any) -> None:
+    """Give every app of `sim` (a State) a real-size status; the controller keeps what it does not own."""
     with sim.lock:
         for key, app in list(sim.applications.items()):
             new = dict(app, metadata=copy.deepcopy(app["metadata"]), status=real_status(app))

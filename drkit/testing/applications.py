@@ -64,7 +64,7 @@ def list_apps(state: State, req: Request) -> Any:
         items = items[:1]
     if req.arg("fields"):
         items = project_fields(items, req.arg("fields"))
-    return grpc_limit.unary_answer({"metadata": {"resourceVersion": rv}, "items": items}, state.grpc_max_mb)
+    return grpc_limit.checked({"metadata": {"resourceVersion": rv}, "items": items}, state.grpc_max_mb)
 
 
 def get(state: State, req: Request) -> Any:

@@ -17,9 +17,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from drkit.testing.rpc import RESOURCE_EXHAUSTED, GrpcError, Response
+from drkit.testing.rpc import RESOURCE_EXHAUSTED, GrpcError
 
 DEFAULT_MAX_MB = 200.0  # ARGOCD_GRPC_MAX_SIZE_MB's default
+# JSON length of each stored object measured so far, by (uid, resourceVersion): stored objects are replaced on
+# every write, never mutated (state.py), so a version's length never changes; measuring each list whole would
+# cost as much again as the gateway's own encoding of it
+_lengths: dict[tuple[str, str], int] = {}
 
 
 def limit_bytes(max_mb: float) -> int:
@@ -27,10 +31,28 @@ def limit_bytes(max_mb: float) -> int:
     return int(max_mb * 1024 * 1024)
 
 
-def unary_answer(body: Any, max_mb: float) -> Response:
-    """`body` encoded once as the gateway would send it, or ResourceExhausted when over the limit."""
-    data = json.dumps(body, separators=(",", ":")).encode()
+def checked(body: dict[str, Any], max_mb: float) -> dict[str, Any]:
+    """A list answer `body` unchanged, or ResourceExhausted when its encoding passes the limit."""
+    items = body.get("items") or []
+    size = len(_encode({**body, "items": []})) + sum(_length(item) for item in items) + max(0, len(items) - 1)
     limit = limit_bytes(max_mb)
-    if len(data) > limit:
-        raise GrpcError(RESOURCE_EXHAUSTED, f"grpc: trying to send message larger than max ({len(data)} vs. {limit})")
-    return Response(data, headers={"Content-Type": "application/json"})
+    if size > limit:
+        raise GrpcError(RESOURCE_EXHAUSTED, f"grpc: trying to send message larger than max ({size} vs. {limit})")
+    return body
+
+
+def _length(item: dict[str, Any]) -> int:
+    meta = item.get("metadata") or {}
+    key = (meta.get("uid", ""), meta.get("resourceVersion", ""))
+    if not all(key):  # a projection (?fields=) of an object: measured each time
+        return len(_encode(item))
+    if key not in _lengths:
+        if len(_lengths) > 1_000_000:
+            _lengths.clear()
+        _lengths[key] = len(_encode(item))
+    return _lengths[key]
+
+
+def _encode(document: Any) -> bytes:
+    """As the gateway sends a body: compact JSON."""
+    return json.dumps(document, separators=(",", ":")).encode()

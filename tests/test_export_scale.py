@@ -1,0 +1,200 @@
+"""Export at a real instance's scale (issue 9): lists read as they arrive, and app lists past the gRPC limit."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from drkit import backup
+from drkit.argocd import Client
+from drkit.cli import main
+from drkit.errors import ApiError, ConnectionFailed, TooLarge
+from drkit.store import open_store
+from drkit.testing import Simulator, seed
+from drkit.testing.app_status import add_real_status
+from drkit.testing.gateway import Faults
+
+INSTANCE = "prod"
+PROJECTS = ("red", "blue", "green")
+
+
+def three_projects(apps_each: int) -> dict[str, Any]:
+    """`apps_each` applications in each of three projects."""
+    spec = {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}]}
+    source = {"repoURL": "https://git.example.com/apps.git", "path": "apps", "targetRevision": "main"}
+    apps = [
+        {
+            "metadata": {"name": f"{project}-{n:03d}"},
+            "spec": {
+                "project": project,
+                "source": source,
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": f"{project}-{n}"},
+            },
+        }
+        for project in PROJECTS
+        for n in range(apps_each)
+    ]
+    return {"projects": [{"metadata": {"name": p}, "spec": spec} for p in PROJECTS], "applications": apps}
+
+
+@pytest.fixture
+def big_sim() -> Iterator[Simulator]:
+    """30 real-size apps per project: about 1.5 MB of app list, half a megabyte per project."""
+    with Simulator() as sim:
+        seed.load(sim, three_projects(30))
+        add_real_status(sim)
+        yield sim
+
+
+def run_export(sim: Simulator, store: str) -> Any:
+    argv = ["export", "--server", sim.url, "--auth-token", sim.token, "--store", store, "--instance", INSTANCE]
+    return CliRunner().invoke(main, [*argv, "-o", "json"])
+
+
+def list_calls(sim: Simulator) -> list[str]:
+    return [path for method, path in sim.gateway.requests if path == "/api/v1/applications"]
+
+
+def test_an_app_list_past_the_grpc_limit_is_read_per_project(big_sim: Simulator, tmp_path: Path) -> None:
+    whole = run_export(big_sim, str(tmp_path / "whole"))
+    assert whole.exit_code == 0, whole.output
+    big_sim.grpc_max_mb = 1.0  # the whole list passes it, each project's fits
+    big_sim.gateway.requests.clear()
+    split = run_export(big_sim, str(tmp_path / "split"))
+    assert split.exit_code == 0, split.output
+    document = yaml.safe_load(split.stdout)
+    assert document["counts"]["applications"] == 90 and document["warnings"] == []
+    assert len(list_calls(big_sim)) == 1 + len(PROJECTS) + 1  # the refused list (not retried), each project
+    stores = open_store(str(tmp_path / "whole")), open_store(str(tmp_path / "split"))
+    manifests = [backup.read_manifest(s, INSTANCE, backup.resolve(s, INSTANCE, "latest")) for s in stores]
+    assert [[(e["key"], e["sha256"]) for e in m["objects"]] for m in manifests] == 2 * [
+        [(e["key"], e["sha256"]) for e in manifests[0]["objects"]]
+    ]
+
+
+def test_one_project_past_the_limit_fails_the_export_and_says_what_to_set(big_sim: Simulator, tmp_path: Path) -> None:
+    big_sim.grpc_max_mb = 0.25
+    result = run_export(big_sim, str(tmp_path))
+    assert result.exit_code == 1, result.output
+    message = " ".join(result.stderr.split())
+    assert "applications of project blue: the list is" in message
+    assert "over argocd-server's gRPC message limit of 262144 bytes" in message
+    assert "set ARGOCD_GRPC_MAX_SIZE_MB on argocd-server to at least" in message
+    assert backup.list_backups(open_store(str(tmp_path)), INSTANCE) == []  # no backup without its applications
+
+
+def test_the_size_limit_429_is_not_retried_as_a_rate_limit(big_sim: Simulator) -> None:
+    big_sim.grpc_max_mb = 1.0
+    client = Client(big_sim.url, big_sim.token)
+    big_sim.gateway.requests.clear()
+    with pytest.raises(TooLarge) as caught:
+        client.items("/api/v1/applications")
+    assert caught.value.limit == 1024 * 1024 and caught.value.size > caught.value.limit
+    assert len(list_calls(big_sim)) == 1
+
+
+def test_a_kind_that_could_not_be_read_leaves_no_backup(big_sim: Simulator, tmp_path: Path) -> None:
+    """Only a kind the token cannot read is left out with a warning; a server error fails the export."""
+    big_sim.gateway.faults = Faults(error_503=1.0, path_pattern=r"^/api/v1/applications$")
+    client = Client(big_sim.url, big_sim.token, retries=1, retry_budget=1)
+    with pytest.raises(Exception, match="HTTP 503"):
+        backup.export(client, open_store(str(tmp_path)), INSTANCE)
+    assert backup.list_backups(open_store(str(tmp_path)), INSTANCE) == []
+
+
+class Trickle(BaseHTTPRequestHandler):
+    """A list answered in two parts: the second only once the client has taken the first item."""
+
+    protocol_version = "HTTP/1.1"
+    first_taken = threading.Event()
+    cut = False
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        # JSON whitespace after the first item fills the client's read buffers (ijson reads 64 KiB at a time)
+        self._chunk(b'{"metadata":{},"items":[{"n":1,"pad":"' + b"x" * 70_000 + b'"}\n,' + b" " * 200_000)
+        if self.cut:
+            self.wfile.flush()
+            self.connection.close()
+            return
+        self.first_taken.wait(10)
+        self._chunk(b'{"n":2}]}')
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+
+@pytest.fixture
+def trickle() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    Trickle.first_taken.clear()
+    Trickle.cut = False
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    Trickle.first_taken.set()
+    server.shutdown()
+
+
+def test_list_items_are_yielded_before_the_whole_answer_arrived(trickle: str) -> None:
+    items = Client(trickle, "", timeout=5).iter_items("/api/v1/applications")
+    assert next(items)["n"] == 1  # the server sends the rest only after this
+    Trickle.first_taken.set()
+    assert [i["n"] for i in items] == [2]
+
+
+def test_a_list_cut_short_is_a_connection_failure(trickle: str) -> None:
+    Trickle.cut = True
+    with pytest.raises(ConnectionFailed, match="broke while the list was read"):
+        list(Client(trickle, "", timeout=5).iter_items("/api/v1/applications"))
+
+
+def test_normalize_copies_nothing_it_keeps_and_leaves_its_input_alone() -> None:
+    """normalize no longer deep-copies whole objects (a status is most of an app); it must stay pure."""
+    from drkit.kinds import normalize
+
+    app = {
+        "metadata": {"name": "a", "namespace": "argocd", "labels": {"x": "y"}, "finalizers": ["f"]},
+        "spec": {"source": {"helm": {"parameters": [{"name": "p", "value": "v"}]}}, "syncPolicy": None},
+        "status": {"resources": [{"kind": "Service"}]},
+    }
+    repo = {"repo": "https://git.example.com/a.git", "connectionState": {"status": "Successful"}, "proxy": None}
+    for kind, obj in (("applications", app), ("repositories", repo)):
+        before = copy.deepcopy(obj)
+        doc = normalize(kind, obj)
+        assert obj == before
+        assert not containers(doc) & containers(obj)
+
+
+def containers(node: Any) -> set[int]:
+    """The ids of every dict and list in `node`."""
+    if isinstance(node, dict):
+        return {id(node)}.union(*(containers(v) for v in node.values()))
+    if isinstance(node, list):
+        return {id(node)}.union(*(containers(v) for v in node))
+    return set()
+
+
+def test_a_refused_list_and_no_app_in_any_visible_project_leaves_no_backup(big_sim: Simulator, tmp_path: Path) -> None:
+    """Argo CD filters the project list by RBAC: a token without `projects, get` sees none, so no app."""
+    big_sim.grpc_max_mb = 1.0
+    big_sim.policies["backup"] = [(resource, "get", "*") for resource in ("applications", "repositories", "clusters")]
+    client = Client(big_sim.url, big_sim.mint_token("backup:apiKey"))
+    with pytest.raises(ApiError, match="no project's own list holds any"):
+        backup.export(client, open_store(str(tmp_path)), INSTANCE)
+    assert backup.list_backups(open_store(str(tmp_path)), INSTANCE) == []
