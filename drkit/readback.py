@@ -51,26 +51,36 @@ def predict(kind: str, body: dict[str, Any], version: versions.Version | None) -
     return [Loss(d.path, d.effect, d.fact.since) for d in versions.dropped(kind, body, version)]
 
 
-def unobservable(losses: list[Loss], kind: str, body: dict[str, Any]) -> list[Loss]:
+def rows(kind: str, body: dict[str, Any]) -> list[versions.Dropped]:
+    """Every version-table row that names a field of `body`, whatever the target's version: the read-back's key.
+
+    Worked out once per written object and handed to the functions below (it walks the whole body per row).
+    """
+    return versions.dropped(kind, body, (0, 0, 0))
+
+
+def unobservable(
+    losses: list[Loss], kind: str, body: dict[str, Any], known: list[versions.Dropped] | None = None
+) -> list[Loss]:
     """The predicted losses an answer cannot show: a new value of an old field is stored, just not understood."""
-    values = {d.path for d in versions.dropped(kind, body, (0, 0, 0)) if isinstance(d.fact.value, str)}
+    values = {d.path for d in (rows(kind, body) if known is None else known) if isinstance(d.fact.value, str)}
     return [loss for loss in losses if loss.path in values]
 
 
-def observed(kind: str, sent: dict[str, Any], answer: Any) -> list[Loss]:
+def observed(kind: str, sent: dict[str, Any], answer: Any, known: list[versions.Dropped] | None = None) -> list[Loss]:
     """The fields of `sent` (without secrets) that `answer` (the stored object) does not hold, each classified."""
+    known = rows(kind, sent) if known is None else known
     row = KINDS[kind]
     stored = normalize(kind, answer) if isinstance(answer, dict) else {}
     hidden = HIDDEN_IN_ANSWER.get(kind, frozenset())
     mine = {k: v for k, v in row.view(sent, stored).items() if k not in hidden}
-    leaves = lost(mine, row.view(stored)) + _values_lost(kind, sent, stored)
-    return classify(kind, sent, leaves)
+    leaves = lost(mine, row.view(stored)) + _values_lost(known, stored)
+    return classify(known, leaves)
 
 
-def _values_lost(kind: str, sent: dict[str, Any], stored: dict[str, Any]) -> list[str]:
+def _values_lost(known: list[versions.Dropped], stored: dict[str, Any]) -> list[str]:
     """Rows about one value that differs from none (`automated.enabled: false`, whose absence means true)."""
-    rows = versions.dropped(kind, sent, (0, 0, 0))
-    return [d.path for d in rows if isinstance(d.fact.value, bool) and value_at(stored, d.path) != d.fact.value]
+    return [d.path for d in known if isinstance(d.fact.value, bool) and value_at(stored, d.path) != d.fact.value]
 
 
 def value_at(doc: Any, path: str) -> Any:
@@ -83,9 +93,9 @@ def value_at(doc: Any, path: str) -> Any:
     return doc
 
 
-def classify(kind: str, sent: dict[str, Any], leaves: list[str]) -> list[Loss]:
-    """Group lost leaf paths under the version-table row they belong to; a leaf no row explains is UNKNOWN."""
-    known = sorted(versions.dropped(kind, sent, (0, 0, 0)), key=lambda d: -len(d.path))  # longest first
+def classify(known: list[versions.Dropped], leaves: list[str]) -> list[Loss]:
+    """Group lost leaf paths under the version-table row (of `rows`) they belong to; others are UNKNOWN."""
+    known = sorted(known, key=lambda d: -len(d.path))  # longest first
     out: dict[str, Loss] = {}
     for leaf in leaves:
         row = next((d for d in known if leaf == d.path or leaf.startswith((d.path + ".", d.path + "["))), None)

@@ -144,8 +144,9 @@ def read_back(client: Client, step: Step, answer: Any) -> list[readback.Loss]:
             return step.losses  # written, but not readable now: the version table's word stands
     elif row.read_back != "answer":
         return step.losses
-    seen = readback.observed(step.kind, body, answer)
-    return readback.merged(seen, readback.unobservable(step.losses, step.kind, body))
+    known = readback.rows(step.kind, body)
+    seen = readback.observed(step.kind, body, answer, known)
+    return readback.merged(seen, readback.unobservable(step.losses, step.kind, body, known))
 
 
 def field_loss(step: Step, lost: list[readback.Loss], version: str) -> str:
