@@ -188,11 +188,16 @@ class Dropped:
 
 def dropped(kind: str, doc: dict[str, Any], version: Version) -> list[Dropped]:
     """The fields of `doc` a target at `version` does not know, each with its fact; sorted by path."""
-    out = []
+    out, present = [], None
     for fact in facts_for(kind):
         if version >= fact.since:
             continue
-        for path, value in _find(doc, fact.path.split(".")):
+        parts = fact.path.split(".")
+        if parts[0] == "**":  # a row about a field deep down: none of it when its first name is nowhere
+            present = _keys(doc) if present is None else present
+            if parts[1].removesuffix("[]") not in present:
+                continue
+        for path, value in _find(doc, parts):
             if fact.value is PRESENT or value == fact.value:
                 out.append(Dropped(path, fact))
     return sorted(out, key=lambda d: d.path)
@@ -222,6 +227,19 @@ def _find(node: Any, parts: list[str], here: str = "") -> Iterator[tuple[str, An
 
 # Maps whose keys are the user's, not Argo CD's fields: `**` does not look inside them (a Helm value named `helm`)
 FREE_FORM = frozenset({"valuesObject", "elements", "values", "labels", "annotations", "parameters", "env"})
+
+
+def _keys(doc: Any) -> set[str]:
+    """Every key of every map `**` would look into (one walk, instead of one per row)."""
+    keys, todo = set(), [doc]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            keys.update(node)
+            todo.extend(child for key, child in node.items() if key not in FREE_FORM)
+        elif isinstance(node, list):
+            todo.extend(node)
+    return keys
 
 
 def _children(node: Any, here: str) -> Iterator[tuple[str, Any]]:
