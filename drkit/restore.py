@@ -221,7 +221,7 @@ def restore(
     report = RestoreReport(backup.backup_id, options.dry_run, plan=the_plan, target_version=version)
     report.notes += warnings + inferred
     if options.dry_run:
-        report.objects = [_planned(s, options) for s in the_plan.steps]
+        report.objects = planned(the_plan, options)
     else:
         tally = Tally(progress, objects=sum(1 for s in the_plan.steps if s.action in WRITES))
         report.objects = apply(client, the_plan, options, tally)
@@ -269,14 +269,31 @@ def predict(the_plan: Plan, version: str) -> None:
     for step in the_plan.steps:
         if step.action in ("create", "update") and step.body is not None:
             step.losses = readback.predict(step.kind, step.body, parsed)
+        paused = [x for x in readback.predict(step.kind, step.rearm or {}, parsed) if x.path.endswith(readback.ENABLED)]
+        if paused:
+            step.reason = (
+                f"paused in the backup ({paused[0].path}: false), which Argo CD {version} cannot hold: it will be "
+                "left without automated, never armed"
+            )
 
 
-def _planned(step: Step, options: RestoreOptions) -> Outcome:
-    """A dry run's outcome: the action, and the fields the target will drop, with what that will do."""
-    reason = step.reason
-    if any(loss.policy for loss in step.losses) and not options.allow_field_loss:
-        reason = "will be recorded failed (the target cannot hold it whole) unless --allow-field-loss"
-    return Outcome(step.kind, step.name, step.action, diff=step.changes or None, reason=reason, dropped=step.losses)
+def planned(the_plan: Plan, options: RestoreOptions) -> list[Outcome]:
+    """A dry run's outcomes: each action, the fields the target will drop and what that will do, and the objects
+    that would be held back because something they depend on would be recorded failed."""
+    held, out = Index(), []
+    for step in the_plan.steps:
+        reason = step.reason
+        needed = blocker(step, held) if step.action in ("create", "update") else None
+        if needed:
+            reason = f"would be held back: depends on {needed}, which will be recorded failed"
+            held.add(step.kind, step.doc)
+        elif any(loss.policy for loss in step.losses) and not options.allow_field_loss:
+            reason = "will be recorded failed (the target cannot hold it whole) unless --allow-field-loss"
+            held.add(step.kind, step.doc)
+        outcome = Outcome(step.kind, step.name, step.action, diff=step.changes or None, reason=reason)
+        outcome.dropped = step.losses
+        out.append(outcome)
+    return out
 
 
 def app_targets(the_plan: Plan, outcomes: list[Outcome], backup_objects: Objects) -> list[AppTarget]:
