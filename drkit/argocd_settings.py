@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drkit.errors import ApiError, AuthError, ConnectionFailed
 from drkit.versions import Version
 
 # (settings field, argocd-cm key, what a difference does), in the order a restore reports them
@@ -36,6 +37,16 @@ SYNC_SETTINGS = (
 KEPT = tuple(name for name, _, _ in SYNC_SETTINGS)
 ANNOTATION_DEFAULT = (3, 0, 0)  # `util/argo/resource_tracking.go`: label before v3.0.0, annotation after
 EMPTY = (None, "", False, [], {})
+
+
+def read(client: Any) -> tuple[dict[str, Any] | None, list[str]]:
+    """The target's kept settings, or None and a warning when it does not answer (a backup does not need them)."""
+    try:
+        return capture(client.settings()), []
+    except (AuthError, ConnectionFailed):
+        raise  # nothing else will work either
+    except ApiError as err:
+        return None, [f"settings: not stored, the settings endpoint did not answer ({err}); restores will not compare them"]
 
 
 def capture(settings: dict[str, Any]) -> dict[str, Any]:

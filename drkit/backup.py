@@ -132,7 +132,7 @@ def export(
     backup_id = new_backup_id(started)
     kinds = tuple(kinds)
     version = client.version()
-    settings = argocd_settings.capture(client.settings())
+    settings, settings_warnings = argocd_settings.read(client)
     with ThreadPoolExecutor(concurrency) as pool:
         writer = Writer(store, f"{instance}/{backup_id}", pool, 2 * concurrency, progress, seal)
         warnings = write_objects(writer, client, kinds)
@@ -141,7 +141,7 @@ def export(
     for entry in entries:
         counts[entry["kind"]] += 1
     release = parse_version(version)
-    warnings += sources.export_warnings(release, version, counts)
+    warnings += settings_warnings + sources.export_warnings(release, version, counts)
     manifest = {
         "formatVersion": schema.FORMAT_VERSION,
         "drkitVersion": __version__,
@@ -155,9 +155,10 @@ def export(
         "counts": counts,
         "objects": entries,
         "warnings": warnings,
-        "argocdSettings": settings,
         "sourceHides": sources.hidden_fields(release),
     }
+    if settings is not None:
+        manifest["argocdSettings"] = settings
     suspicious = shrink_check(store, instance, counts, max_shrink)
     if suspicious:
         manifest["suspicious"] = suspicious
