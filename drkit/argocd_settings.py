@@ -46,7 +46,8 @@ def read(client: Any) -> tuple[dict[str, Any] | None, list[str]]:
     except (AuthError, ConnectionFailed):
         raise  # nothing else will work either
     except ApiError as err:
-        return None, [f"settings: not stored, the settings endpoint did not answer ({err}); restores will not compare them"]
+        warning = f"settings: not stored, the settings endpoint did not answer ({err}); restores cannot compare them"
+        return None, [warning]
 
 
 def capture(settings: dict[str, Any]) -> dict[str, Any]:

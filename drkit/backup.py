@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from drkit import __version__, argocd_settings, documents, schema, sealing, signing, sources
+from drkit import __version__, documents, schema, sealing, signing, sources
 from drkit.argocd import Client
 from drkit.checking import fetch_object, open_object, parse_all, read_object  # noqa: F401 (read_object: re-exported)
 from drkit.errors import ApiError, BackupNotFound, ConfigError, IntegrityError, ObjectNotFound
@@ -26,7 +26,6 @@ from drkit.folders import MANIFEST, misplaced, unlisted, walk_keys  # noqa: F401
 from drkit.kinds import KINDS, RESTORE_ORDER, normalize
 from drkit.snapshot import Progress, Writer, fetch, skipped
 from drkit.store import Store
-from drkit.versions import parse_version
 
 # what new_backup_id names a backup folder; anything else under an instance (drills/, a stray folder) is not a backup
 ID_TIME = "%Y%m%dT%H%M%SZ"
@@ -132,7 +131,6 @@ def export(
     backup_id = new_backup_id(started)
     kinds = tuple(kinds)
     version = client.version()
-    settings, settings_warnings = argocd_settings.read(client)
     with ThreadPoolExecutor(concurrency) as pool:
         writer = Writer(store, f"{instance}/{backup_id}", pool, 2 * concurrency, progress, seal)
         warnings = write_objects(writer, client, kinds)
@@ -140,8 +138,8 @@ def export(
     counts = {kind: 0 for kind in kinds}
     for entry in entries:
         counts[entry["kind"]] += 1
-    release = parse_version(version)
-    warnings += settings_warnings + sources.export_warnings(release, version, counts)
+    about, more = sources.describe(client, version, counts)
+    warnings += more
     manifest = {
         "formatVersion": schema.FORMAT_VERSION,
         "drkitVersion": __version__,
@@ -155,10 +153,8 @@ def export(
         "counts": counts,
         "objects": entries,
         "warnings": warnings,
-        "sourceHides": sources.hidden_fields(release),
+        **about,
     }
-    if settings is not None:
-        manifest["argocdSettings"] = settings
     suspicious = shrink_check(store, instance, counts, max_shrink)
     if suspicious:
         manifest["suspicious"] = suspicious

@@ -219,7 +219,7 @@ def restore(
     the_plan = plan(objects, read_live(client, [k for k in RESTORE_ORDER if k in objects]), credentials, options)
     predict(the_plan, version)
     report = RestoreReport(backup.backup_id, options.dry_run, plan=the_plan, target_version=version)
-    report.notes += warnings + inferred
+    report.notes += warnings + inferred + sources.restore_notes(backup.manifest)
     if options.dry_run:
         report.objects = planned(the_plan, options)
     else:

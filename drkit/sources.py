@@ -12,8 +12,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from drkit import argocd_settings
 from drkit.urls import has_repo_prefix
-from drkit.versions import Version
+from drkit.versions import Version, parse_version
 
 # The first patch of each minor with the cluster-list fix; minors after these (3.2 on) have it from .0.
 CLUSTER_LIST_FIX = {(2, 10): 19, (2, 11): 14, (2, 12): 13, (2, 13): 9, (2, 14): 16, (3, 0): 14, (3, 1): 2}
@@ -48,6 +49,16 @@ def hidden_fields(version: Version | None) -> list[str]:
     return out
 
 
+def describe(client: Any, version: str, counts: dict[str, int]) -> tuple[dict[str, Any], list[str]]:
+    """The manifest's fields about the source (what its lists hide, its sync settings), and warnings about it."""
+    release = parse_version(version)
+    settings, warnings = argocd_settings.read(client)
+    fields: dict[str, Any] = {"sourceHides": hidden_fields(release)}
+    if settings is not None:
+        fields["argocdSettings"] = settings
+    return fields, warnings + export_warnings(release, version, counts)
+
+
 def export_warnings(version: Version | None, text: str, counts: dict[str, int]) -> list[str]:
     """What an operator should know about a backup taken from this source, and what to do about it."""
     out = []
@@ -61,6 +72,17 @@ def export_warnings(version: Version | None, text: str, counts: dict[str, int]) 
             f"{fix} or later, and keep cluster CA and credentials in the restore's credentials file"
         )
     return out
+
+
+def restore_notes(manifest: dict[str, Any]) -> list[str]:
+    """What a restore cannot know because the backup's source hid it, and what to do about it."""
+    if "repositories.username" not in manifest.get("sourceHides", []):
+        return []
+    return [
+        f"repositories: the backup's source (Argo CD {manifest.get('argocdVersion') or 'unknown'}) does not show "
+        "repositories' usernames, so the backup cannot say which HTTPS repositories had their own credentials; give "
+        "each one's username and password in the credentials file"
+    ]
 
 
 def strip_cluster(obj: dict[str, Any]) -> dict[str, Any]:

@@ -59,6 +59,10 @@ def test_a_patched_source_warns_about_nothing_and_records_hidden_usernames(tmp_p
     kept = manifest(tmp_path, out["backup_id"])
     assert kept["sourceHides"] == ["repositories.username", "repocreds.type", "repocreds.enableOCI"]
     assert kept["argocdSettings"]["trackingMethod"] == "annotation"
+    backup = load(open_store(str(tmp_path)), "demo", out["backup_id"])
+    with Simulator(app_namespaces=NAMESPACES) as target:
+        notes = restore(client_of(target), backup, None, RestoreOptions(dry_run=True)).notes
+    assert any(n.startswith("repositories: the backup's source (Argo CD v3.5.1+") for n in notes)
 
 
 def test_hidden_fields_by_release() -> None:
