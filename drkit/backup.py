@@ -6,7 +6,6 @@ written last. A backup without its manifest does not exist.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import re
 import secrets
