@@ -28,6 +28,7 @@ from drkit.errors import (
     NotFound,
     PermissionDenied,
     TooLarge,
+    Unreachable,
 )
 from drkit.kinds import KINDS
 from drkit.versions import Version, parse_version
@@ -82,6 +83,7 @@ class Client:
         self.timeout = timeout
         self.retries = retries
         self.retry_budget = retry_budget
+        self.unreachable: Unreachable | None = None  # once set, every request fails at once (see `request`)
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
@@ -242,6 +244,10 @@ class Client:
         deadline = time.monotonic() + self.retry_budget
         for attempt in range(self.retries + 1):
             wait = None
+            if self.unreachable is not None:  # another request found it down: spend no retry budget of our own
+                raise Unreachable(
+                    f"{method} {path}: not sent, Argo CD at {self.base} stopped answering", hint=self.unreachable.hint
+                )
             try:
                 resp = self.session.request(
                     method,
@@ -270,11 +276,17 @@ class Client:
             time.sleep(wait)
         if isinstance(failure, ApiError):
             raise failure
-        raise ConnectionFailed(
+        # A slow answer to a call whose caller bounded the wait (a blocking refresh) is that call's; any other
+        # failure to get an answer means Argo CD is unreachable, for every request of this run (errors.ends_run).
+        bounded = isinstance(failure, requests.ReadTimeout) and timeout is not None
+        error = (ConnectionFailed if bounded else Unreachable)(
             f"{method} {path}: could not reach Argo CD at {self.base} ({type(failure).__name__}: "
             f"{_describe(failure)}) after {attempt + 1} attempt(s)",
             hint="check --server, the network path and TLS (--insecure, --plaintext, a CA bundle)",
         )
+        if isinstance(error, Unreachable):
+            self.unreachable = error
+        raise error
 
     def _answer(self, method: str, path: str, resp: requests.Response) -> Any:
         if resp.status_code >= 400:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from drkit import __version__, backup, metrics, sealing, signing
+from drkit import __version__, backup, metrics, sealing, signals, signing
 from drkit.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, ConfigError, DrkitError
 from drkit.flags import (
     Place,
@@ -50,8 +51,8 @@ class DrkitGroup(click.Group):
 def main() -> None:
     """Disaster recovery for Argo CD: back up through the API, restore in dependency order.
 
-    Exit codes: 0 success; 1 failed; 2 usage or configuration error; 3 finished, but some objects failed,
-    applications did not become healthy, or the backup looks suspicious (listed in the output).
+    Exit codes: 0 success; 1 failed; 2 usage or configuration error; 3 finished, but some objects failed, apps
+    did not become healthy, or the backup looks suspicious (listed); 130 / 143 interrupted by SIGINT / SIGTERM.
     """
 
 
@@ -298,8 +299,7 @@ def restore(
 ) -> None:
     """Restore a backup onto an Argo CD instance: check, plan, write in dependency order, sync, wait.
 
-    Nothing on the target is deleted. Every checksum, schema and credential is checked before the first
-    write; a problem there changes nothing.
+    Nothing on the target is deleted; every checksum, schema and credential is checked before the first write.
     """
     from drkit import converge, remap
     from drkit import restore as restoring
@@ -319,17 +319,16 @@ def restore(
         max_syncs=max_syncs,
         allow_field_loss=allow_field_loss,
     )
-    name = place.instance
     kinds_read = restoring.kinds_to_read(options.kinds)
-    loaded = backup.load(place.store, name, backup_id, kinds_read, require=options.kinds, keys=keys)
+    loaded = backup.load(place.store, place.instance, backup_id, kinds_read, require=options.kinds, keys=keys)
     secrets = load_credentials(credentials)
     client = make_client(server, **auth)
     warn = lambda text: click.echo(f"drkit: warning: {text}", err=True)  # noqa: E731 (before any write)
-    with Ticker(stderr, terminal=sys.stderr.isatty()) as ticker:
-        report = restoring.restore(client, loaded, secrets, options, converge.converge, warn, ticker)
+    with signals.halt_on(warn, os._exit) as stop, Ticker(stderr, terminal=sys.stderr.isatty()) as ticker:
+        report = restoring.restore(client, loaded, secrets, options, converge.converge, warn, ticker, stop)
     if loaded.manifest.get("suspicious"):
         report.notes.insert(0, f"this backup was flagged at export: {loaded.manifest['suspicious']['reason']}")
-    observe(name, lambda run: metrics.record_restore(run, report, loaded.manifest, restoring.ACTIONS))
+    observe(place.instance, lambda run: metrics.record_restore(run, report, loaded.manifest, restoring.ACTIONS))
     emit(output, report.to_json(), report.lines())
     sys.exit(report.exit_code)
 

@@ -44,7 +44,7 @@ from drkit.appstate import (  # noqa: F401 (in_progress: re-exported)
     states,
     timeout_message,
 )
-from drkit.errors import ApiError, AuthError, ConnectionFailed
+from drkit.errors import ApiError, ConnectionFailed, Stop, ends_run
 from drkit.kinds import KINDS
 from drkit.progress import Tally
 from drkit.shapes import kept_paused
@@ -125,11 +125,13 @@ def converge(
     poll_max: float = 2.0,
     quiet: float = 30.0,
     progress: Tally | None = None,
+    stop: Stop | None = None,
 ) -> list[AppResult]:
     """Refresh, sync and (with `options.wait`) wait for every target in waves; re-arm; see the module docstring."""
     watching = options.sync and options.wait
     watch = Watch(getattr(client, "watch_apps", None) if watching else None, quiet=quiet, clock=clock).start()
     run = _Run(_Gated(client, options.concurrency), options, clock, sleep, poll_start, poll_max, watch)
+    run.stop = stop if stop is not None else Stop()
     run.version = _version(client) if appsets_to_rearm or any(t.rearm_spec for t in targets) else None
     tally = progress or Tally(None)
     tally.add(apps=len(targets))
@@ -143,9 +145,10 @@ def converge(
                 results.extend(pool.map(lambda t: tally.finished(run.app(t)), stage))
     finally:
         watch.stop()
-    appsets = rearm_appsets(
-        client, appsets_to_rearm, run.version
-    )  # before their generated apps, or the sets would undo them
+    if run.stop:  # no new work: what stays disarmed is in the report, and a re-run re-arms it
+        return results
+    # the sets before their generated apps: a set still tightened with a disarmed template would undo them
+    appsets = rearm_appsets(client, appsets_to_rearm, run.version, run.stop)
     for result in results:
         target = by_key[(result.namespace, result.name)]
         if target.rearm_spec is not None and not result.rearmed and result.sync != NOT_CREATED:
@@ -178,7 +181,9 @@ class _Gated:
             return self.client.write(kind, body, update=update)
 
 
-def rearm_appsets(client: Any, appsets: Sequence[dict[str, Any]], version: Version | None) -> list[AppResult]:
+def rearm_appsets(
+    client: Any, appsets: Sequence[dict[str, Any]], version: Version | None, stop: Stop
+) -> list[AppResult]:
     """Re-apply original ApplicationSets with `POST ?upsert=true` (an equal one is left as it is)."""
     results = []
     for doc in appsets:
@@ -189,11 +194,13 @@ def rearm_appsets(client: Any, appsets: Sequence[dict[str, Any]], version: Versi
             meta.pop(field, None)
         result = AppResult(meta.get("name", ""), meta.get("namespace", ""), "", "", "", note, kind="applicationsets")
         try:
+            if stop:
+                raise ApiError(f"not re-applied: the restore stopped ({stop.reason})")
             client.write("applicationsets", body)
             result.rearmed, result.outcome = True, "rearmed"
-        except AuthError:
-            raise
         except ApiError as err:
+            if ends_run(err):
+                stop.on_error(err)
             result.outcome = "failed"
             result.rearm_error = result.message = (
                 f"re-applying the ApplicationSet failed: {err}; re-apply it from the backup by hand"
@@ -219,32 +226,35 @@ class _Run:
         self.poll_start, self.poll_max = poll_start, max(poll_start, poll_max)
         self.deadline = clock() + float(options.timeout)
         self.version: Version | None = None  # the target's, for what re-arm may write (see shapes.kept_paused)
+        self.stop = Stop()  # halted by a run-ending error or a signal: no app starts, waits end (errors.Stop)
 
     def remaining(self) -> float:
         return self.deadline - self.clock()
 
     def app(self, target: Target) -> AppResult:
         """Work one app from refresh to its end state; re-arm it when it is Healthy."""
+        if self.stop:
+            message = f"not started: {self.stop.reason}"
+            return AppResult(target.name, target.namespace, outcome="stopped", message=message)
         try:
             result = self._work(target)
-        except AuthError:
-            raise
         except ApiError as err:
+            if ends_run(err):
+                self.stop.on_error(err)
             result = AppResult(target.name, target.namespace, outcome="failed", message=explain(target, err))
-        if target.rearm_spec is not None and result.health == HEALTHY and not getattr(target, "generated", False):
+        generated = getattr(target, "generated", False)
+        if target.rearm_spec is not None and result.health == HEALTHY and not generated and not self.stop:
             self.rearm(target, result, healthy=True)
         return result
 
     def _work(self, target: Target) -> AppResult:
         if getattr(target, "generated", False) and not self._await_generated(target):
-            outcome, message = ("awaited", "its ApplicationSet has not created it yet; not waited for (--no-wait)")
+            outcome, message = "awaited", "its ApplicationSet has not created it yet; not waited for (--no-wait)"
             if self.options.wait:
-                outcome, message = (
-                    "timeout",
-                    (
-                        f"its ApplicationSet did not recreate it within --timeout {self.options.timeout:g}s; check the "
-                        "ApplicationSet's status conditions (`kubectl -n argocd get applicationset -o yaml`)"
-                    ),
+                outcome = "stopped" if self.stop else "timeout"
+                message = self.stop.reason or (
+                    f"its ApplicationSet did not recreate it within --timeout {self.options.timeout:g}s; check the "
+                    "ApplicationSet's status conditions (`kubectl -n argocd get applicationset -o yaml`)"
                 )
             return AppResult(target.name, target.namespace, NOT_CREATED, "Missing", outcome=outcome, message=message)
         note, app = self._refresh(target)
@@ -284,7 +294,7 @@ class _Run:
                         raise
                 looked = True
             left = self.remaining()
-            if left <= 0 or not self.options.wait:
+            if left <= 0 or not self.options.wait or self.stop:
                 return False
             if self.watch.stale():
                 self.sleep(min(next(pace), left))
@@ -301,13 +311,11 @@ class _Run:
         path, params = APPS.object_path(target.name), {"refresh": "hard", "appNamespace": target.namespace}
         try:
             app = self.client.get(path, params, timeout=max(0.05, left / attempts))
-        except AuthError:
-            raise
-        except ConnectionFailed:
-            return "hard refresh got no answer in time (is the application controller running?)", None
         except ApiError as err:
-            if err.status < 500:  # 403/404 and other refusals are this app's failure
+            if ends_run(err) or (err.status and err.status < 500):  # 403/404 and refusals are this app's failure
                 raise
+            if isinstance(err, ConnectionFailed):
+                return "hard refresh got no answer in time (is the application controller running?)", None
             return f"hard refresh failed (HTTP {err.status}: {err.api_message})", None
         self.watch.offer(app)
         return "", self.watch.get(key_of(app)) if isinstance(app, dict) and app.get("metadata") else app
@@ -348,8 +356,9 @@ class _Run:
                         app = answer
                         continue
             left = self.remaining()
-            if left <= 0:
-                return result_of(target, app, "timeout", join(note, timeout_message(app, self.options.timeout)))
+            if left <= 0 or self.stop:
+                why = self.stop.reason or timeout_message(app, self.options.timeout)
+                return result_of(target, app, "stopped" if self.stop else "timeout", join(note, why))
             app = self._next(target, app, pace, left)
 
     def _next(self, target: Target, app: dict[str, Any], pace: Iterator[float], left: float) -> dict[str, Any]:
@@ -386,9 +395,9 @@ class _Run:
             if live.get("spec") != spec["spec"]:
                 meta = {k: v for k, v in (live.get("metadata") or {}).items() if k in REARM_METADATA}
                 self.client.write("applications", {"metadata": meta, "spec": spec["spec"]}, update=True)
-        except AuthError:
-            raise
         except ApiError as err:
+            if ends_run(err):
+                self.stop.on_error(err)
             result.rearm_error = (
                 f"re-arming automated sync failed: {err}; restore spec.syncPolicy.automated from the backup by hand"
             )

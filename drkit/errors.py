@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from typing import Any
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
+EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal number, as shells report it
 
 
 class DrkitError(Exception):
@@ -77,6 +80,11 @@ class ConnectionFailed(ApiError):
     """No HTTP answer at all: DNS, TCP, TLS, or a timeout, after the retries ran out."""
 
 
+class Unreachable(ConnectionFailed):
+    """Argo CD gave no answer after the retries (refused, DNS, TLS, or silent), not merely a slow answer to a call
+    whose caller bounded its wait: nothing more can be done with it, so every later request fails at once."""
+
+
 class AuthError(ApiError):
     """The Argo CD token was refused (401): nothing more can be done with it."""
 
@@ -102,3 +110,49 @@ class TooLarge(ApiError):
         self.size = size
         self.limit = limit
         super().__init__(message, **kwargs)
+
+
+def ends_run(err: BaseException) -> bool:
+    """The one rule for errors after which a run cannot go on: the token refused, or Argo CD unreachable.
+
+    Export, restore's apply and its converge step all stop on these (and only these), once, saying what was done.
+    A 401 a managed cluster gave Argo CD is not drkit's token being refused: restore records that as the cluster's.
+    """
+    return isinstance(err, (AuthError, Unreachable))
+
+
+class Stop:
+    """Why a run stops starting new work, shared by its threads: a run-ending error, or SIGTERM/SIGINT.
+
+    The first reason wins; `exit_code` is the run's (1 for Argo CD unreachable, 2 for a refused token, 130/143 for
+    SIGINT/SIGTERM, as CONTRACT.md says).
+    """
+
+    def __init__(self) -> None:
+        self._set = threading.Event()
+        self._lock = threading.Lock()
+        self.reason = ""
+        self.exit_code = EXIT_OK
+
+    def __bool__(self) -> bool:
+        return self._set.is_set()
+
+    def halt(self, reason: str, exit_code: int) -> None:
+        """Stop starting new work, for `reason`; later calls keep the first reason."""
+        with self._lock:
+            if not self._set.is_set():
+                self.reason, self.exit_code = reason, exit_code
+                self._set.set()
+
+    def on_error(self, err: ApiError) -> None:
+        """Halt for a run-ending error (see `ends_run`)."""
+        self.halt(str(err), err.exit_code)
+
+    def on_signal(self, signum: int) -> None:
+        """Halt for SIGINT or SIGTERM."""
+        name = signal.Signals(signum).name
+        self.halt(f"interrupted by {name}: no new work was started after it", EXIT_SIGNAL.get(signum, EXIT_FAILED))
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`, waking early when halted; True when halted."""
+        return self._set.wait(seconds)

@@ -49,6 +49,9 @@ class RestoreReport:
     notes: list[str] = field(default_factory=list)
     plan: Plan | None = field(default=None, repr=False)
     target_version: str = ""  # what the target's version endpoint said
+    stopped: str = ""  # why the run stopped starting new work (a run-ending error, or a signal); "" if it did not
+    stop_code: int = EXIT_OK  # the exit code that stop means (errors.Stop)
+    still_disarmed: list[str] = field(default_factory=list)  # "application ns/name", "ApplicationSet ns/name"
 
     @property
     def read_back(self) -> dict[str, int]:
@@ -70,6 +73,8 @@ class RestoreReport:
 
     @property
     def exit_code(self) -> int:
+        if self.stopped:
+            return self.stop_code
         failed = any(o.action == "fail" for o in self.objects) or any(not r.ok for r in self.converged)
         return EXIT_PARTIAL if failed else EXIT_OK
 
@@ -92,6 +97,8 @@ class RestoreReport:
             "notes": self.notes,
             "target_version": self.target_version,
             "read_back": self.read_back,
+            "stopped": self.stopped or None,
+            "still_disarmed": self.still_disarmed,
         }
 
     def lines(self) -> list[str]:
@@ -109,6 +116,11 @@ class RestoreReport:
         if self.converged:
             out.append("applications:")
             out += [_converged_line(r) for r in self.converged]
+        if self.stopped:
+            out.append(f"stopped: {self.stopped}; what is listed above was done, nothing after it")
+        if self.still_disarmed and (self.stopped or self.converged):
+            out.append("still disarmed (automated sync off; run the same command again to re-arm them):")
+            out += [f"  - {name}" for name in self.still_disarmed]
         if self.not_in_backup or self.notes:
             out.append("not in the backup, or left to do:")
             out += [f"  - {line}" for line in self.not_in_backup + self.notes]

@@ -13,7 +13,7 @@ from typing import Any
 
 from drkit import argocd_settings, readback, sources, versions
 from drkit.argocd import Client
-from drkit.errors import ApiError, AuthError
+from drkit.errors import ApiError, AuthError, Stop, ends_run
 from drkit.kinds import KINDS, RESTORE_ORDER, generated_by, normalize
 from drkit.plan import Plan, Step, plan
 from drkit.progress import Callback, Tally
@@ -71,12 +71,17 @@ def read_live(client: Client, kinds: list[str]) -> Objects:
     return {kind: [normalize(kind, item) for item in client.list(kind)] for kind in kinds}
 
 
-def apply(client: Client, plan: Plan, options: RestoreOptions, tally: Tally | None = None) -> list[Outcome]:
-    """Write the plan: kinds in restore order, one kind's objects in parallel; failures recorded, dependants skipped."""
-    broken, outcomes, tally = Index(), [], tally or Tally(None)
+def apply(
+    client: Client, plan: Plan, options: RestoreOptions, tally: Tally | None = None, stop: Stop | None = None
+) -> list[Outcome]:
+    """Write the plan: kinds in restore order, one kind's objects in parallel; failures recorded, dependants skipped.
+
+    Once `stop` is halted (a run-ending error, or a signal), no new write starts: the rest is skipped with the reason.
+    """
+    broken, outcomes, tally, stop = Index(), [], tally or Tally(None), stop if stop is not None else Stop()
 
     def work(step: Step) -> Outcome:
-        outcome = _apply_step(client, plan, step, broken, options)
+        outcome = _apply_step(client, plan, step, broken, options, stop)
         if step.action in WRITES:
             tally.add(written=1)
         return outcome
@@ -104,9 +109,11 @@ def blocker(step: Step, broken: Index) -> str | None:
     return None
 
 
-def _apply_step(client: Client, plan: Plan, step: Step, broken: Index, options: RestoreOptions) -> Outcome:
+def _apply_step(client: Client, plan: Plan, step: Step, broken: Index, options: RestoreOptions, stop: Stop) -> Outcome:
     if step.action not in WRITES:
         return Outcome(step.kind, step.name, step.action, diff=step.changes or None, reason=step.reason)
+    if stop:
+        return Outcome(step.kind, step.name, "skip", reason=f"not written: the restore stopped ({stop.reason})")
     needed = blocker(step, broken)
     if needed:
         reason = f"depends on {needed}, which was not restored"
@@ -116,7 +123,7 @@ def _apply_step(client: Client, plan: Plan, step: Step, broken: Index, options: 
         answer = client.write(step.kind, _payload(plan, step), update=step.action == "update")
     except AuthError as err:
         if not row.remote_401:
-            raise
+            return _stopped(step, err, stop)
         section = row.credentials[0] if row.credentials else row.name
         error = (
             f"{row.singular} {step.name}: the {row.singular} refused the credentials Argo CD was given (HTTP 401 "
@@ -125,12 +132,21 @@ def _apply_step(client: Client, plan: Plan, step: Step, broken: Index, options: 
         )
         return Outcome(step.kind, step.name, "fail", error=error)
     except ApiError as err:
+        if ends_run(err):
+            return _stopped(step, err, stop)
         return Outcome(step.kind, step.name, "fail", error=_failure(step, err))
     lost = read_back(client, step, answer)
     outcome = Outcome(step.kind, step.name, step.action, diff=step.changes or None, dropped=lost, written=True)
     if any(loss.policy for loss in lost) and not options.allow_field_loss:
         outcome.action, outcome.error = "fail", field_loss(step, lost, plan.target_version)
     return outcome
+
+
+def _stopped(step: Step, err: ApiError, stop: Stop) -> Outcome:
+    """The write that met a run-ending error: halt the run; whether Argo CD stored the object is not known."""
+    stop.on_error(err)
+    error = f"{KINDS[step.kind].singular} {step.name}: not known to be written, the restore stopped here: {err}"
+    return Outcome(step.kind, step.name, "fail", error=error)
 
 
 def read_back(client: Client, step: Step, answer: Any) -> list[readback.Loss]:
@@ -204,12 +220,16 @@ def restore(
     converge: Converge | None = None,
     warn: Callable[[str], None] = lambda text: None,
     progress: Callback | None = None,
+    stop: Stop | None = None,
 ) -> RestoreReport:
     """Select, remap, plan, then (unless a dry run) apply and converge; the report says what happened.
 
     `warn` hears each settings difference before anything is written (the report's notes hold them too).
-    `progress` is called with a Progress after each object written and each change in an app's state.
+    `progress` is called with a Progress after each object written and each change in an app's state. When
+    `stop` halts (a run-ending error, SIGTERM or SIGINT), no new work starts; the report says why, what was done,
+    and which objects stay disarmed (a re-run of the same command re-arms them).
     """
+    stop = stop if stop is not None else Stop()
     objects = remap(select(backup.objects, options), options.remap_clusters, options.remap_repos).objects
     objects, inferred = sources.fill_repocreds_types(objects, credentials)
     version = target_version(client)
@@ -224,21 +244,38 @@ def restore(
         report.objects = planned(the_plan, options)
     else:
         tally = Tally(progress, objects=sum(1 for s in the_plan.steps if s.action in WRITES))
-        report.objects = apply(client, the_plan, options, tally)
+        report.objects = apply(client, the_plan, options, tally, stop)
         targets = app_targets(the_plan, report.objects, backup.objects)
         done = {
             o.name for o in report.objects if o.kind == "applicationsets" and o.action != "fail" and o.action != "skip"
         }
         appsets = [doc for name, doc in the_plan.rearm_appsets.items() if name in done]
-        if options.sync and converge is not None and (targets or appsets):
-            report.converged = converge(client, targets, appsets, options, progress=tally)
-        elif any(t.rearm_spec for t in targets) or appsets:
+        if options.sync and converge is not None and (targets or appsets) and not stop:
+            report.converged = converge(client, targets, appsets, options, progress=tally, stop=stop)
+        elif (any(t.rearm_spec for t in targets) or appsets) and not stop:
             report.notes.append(
                 f"{sum(1 for t in targets if t.rearm_spec)} application(s) left with automated sync disarmed and "
                 f"{len(appsets)} ApplicationSet(s) unable to delete; restore again with --sync to re-arm them"
             )
+        report.stopped, report.stop_code = stop.reason, stop.exit_code
+        report.still_disarmed = still_disarmed(targets, appsets, report.converged)
     report.not_in_backup = not_in_backup(the_plan, objects)
     return report
+
+
+def still_disarmed(targets: list[AppTarget], appsets: list[dict[str, Any]], converged: list[Any]) -> list[str]:
+    """What this run wrote disarmed and did not re-arm, as `application ns/name` or `ApplicationSet ns/name`."""
+    rearmed = {(r.kind, r.namespace, r.name) for r in converged if r.rearmed or r.outcome == "awaited"}
+    out = [
+        f"application {t.namespace}/{t.name}"
+        for t in targets
+        if t.rearm_spec is not None and ("applications", t.namespace, t.name) not in rearmed
+    ]
+    for doc in appsets:
+        meta = doc.get("metadata", {})
+        if ("applicationsets", meta.get("namespace", ""), meta.get("name", "")) not in rearmed:
+            out.append(f"ApplicationSet {meta.get('namespace', '')}/{meta.get('name', '')}")
+    return out
 
 
 def target_version(client: Client) -> str:

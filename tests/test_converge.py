@@ -11,7 +11,7 @@ import pytest
 
 from drkit.argocd import Client
 from drkit.converge import AppResult, converge, in_progress, stages
-from drkit.errors import ApiError, AuthError, ConnectionFailed
+from drkit.errors import ApiError, ConnectionFailed, Stop
 from drkit.testing import Simulator
 
 REPO = "https://git.example.com/team/apps.git"
@@ -279,10 +279,16 @@ def test_awaiting_a_generated_app_a_real_permission_refusal_fails_at_once(sim: S
     assert asked == ["/api/v1/applications/later"]  # asked once (beside the one watch of every app)
 
 
-def test_a_refused_token_propagates(sim: Simulator) -> None:
+def test_a_refused_token_stops_the_run_once_and_nothing_more_starts(sim: Simulator) -> None:
+    """errors.ends_run: a refused token ends the run (exit 2); later apps are not started, no re-arm is tried."""
     stranger = Client(sim.url, Simulator().mint_token("admin:apiKey"))  # signed by another instance's key
-    with pytest.raises(AuthError):
-        converge(stranger, [Target("any")], [], Options(), **FAST)
+    stop = Stop()
+    targets = [Target("any", rearm_spec=spec()), Target("other", rearm_spec=spec())]
+    results = converge(stranger, targets, [], Options(concurrency=1, max_syncs=1), stop=stop, **FAST)
+    assert stop and stop.exit_code == 2 and "HTTP 401" in stop.reason
+    assert [(r.outcome, r.rearmed) for r in results] == [("failed", False), ("stopped", False)]
+    assert results[1].message == f"not started: {stop.reason}"
+    assert len([r for r in sim.gateway.requests if "/api/v1/applications" in r[1]]) == 1  # one refusal, then none
 
 
 # re-arming --------------------------------------------------------------------------------------------
