@@ -24,13 +24,11 @@ Choices a caller relies on:
 
 from __future__ import annotations
 
-import copy
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from drkit.appstate import (  # noqa: F401 (in_progress: re-exported)
@@ -47,6 +45,7 @@ from drkit.appstate import (  # noqa: F401 (in_progress: re-exported)
 from drkit.errors import ApiError, ConnectionFailed, Stop, ends_run
 from drkit.kinds import KINDS
 from drkit.progress import Tally
+from drkit.rearm import REARM_METADATA, AppResult, rearm_appsets, target_release
 from drkit.shapes import kept_paused
 from drkit.versions import Version
 from drkit.watching import Watch, key_of, version_of
@@ -57,8 +56,6 @@ FAILED_PHASES = frozenset({"Failed", "Error"})
 IN_PROGRESS = "another operation is already in progress"
 SYNC_RETRIES = 1
 MAX_SYNCS = 200  # default in flight: a controller of 10 shards at Argo CD's 20 status processors each, kept busy
-REARM_METADATA = ("name", "namespace", "labels", "annotations", "finalizers")
-SERVER_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink")
 
 
 class Target(Protocol):
@@ -82,37 +79,6 @@ class Options(Protocol):
     max_syncs: int  # apps in flight at once
 
 
-@dataclass
-class AppResult:
-    """Where one app (or re-applied ApplicationSet) ended up.
-
-    `outcome` is `healthy`, `failed`, `timeout`, `sent` (sync requested, not waited for), `refreshed` (no sync
-    asked for), `awaited` (its ApplicationSet has yet to create it, not waited for) for apps, and `rearmed` or
-    `failed` for ApplicationSets.
-    """
-
-    name: str
-    namespace: str
-    sync: str = "Unknown"
-    health: str = "Unknown"
-    phase: str = ""
-    message: str = ""
-    rearmed: bool = False
-    rearmed_healthy: bool = False
-    outcome: str = ""
-    rearm_error: str = ""
-    kind: str = "applications"
-
-    @property
-    def ok(self) -> bool:
-        """Nothing to report: healthy, or sent/refreshed as asked, and re-armed when that was asked."""
-        return self.outcome in ("healthy", "sent", "refreshed", "awaited", "rearmed") and not self.rearm_error
-
-    def as_json(self) -> dict[str, Any]:
-        """CONTRACT.md's `{name, sync, health, phase}` plus the details, as plain data."""
-        return asdict(self)
-
-
 def converge(
     client: Any,
     targets: Sequence[Target],
@@ -132,7 +98,7 @@ def converge(
     watch = Watch(getattr(client, "watch_apps", None) if watching else None, quiet=quiet, clock=clock).start()
     run = _Run(_Gated(client, options.concurrency), options, clock, sleep, poll_start, poll_max, watch)
     run.stop = stop if stop is not None else Stop()
-    run.version = _version(client) if appsets_to_rearm or any(t.rearm_spec for t in targets) else None
+    run.version = target_release(client) if appsets_to_rearm or any(t.rearm_spec for t in targets) else None
     tally = progress or Tally(None)
     tally.add(apps=len(targets))
     results: list[AppResult] = []
@@ -179,34 +145,6 @@ class _Gated:
     def write(self, kind: str, body: dict[str, Any], *, update: bool = False) -> Any:
         with self.slots:
             return self.client.write(kind, body, update=update)
-
-
-def rearm_appsets(
-    client: Any, appsets: Sequence[dict[str, Any]], version: Version | None, stop: Stop
-) -> list[AppResult]:
-    """Re-apply original ApplicationSets with `POST ?upsert=true` (an equal one is left as it is)."""
-    results = []
-    for doc in appsets:
-        body, note = kept_paused("applicationsets", copy.deepcopy(doc), version)
-        body.pop("status", None)
-        meta = body.setdefault("metadata", {})
-        for field in SERVER_METADATA:
-            meta.pop(field, None)
-        result = AppResult(meta.get("name", ""), meta.get("namespace", ""), "", "", "", note, kind="applicationsets")
-        try:
-            if stop:
-                raise ApiError(f"not re-applied: the restore stopped ({stop.reason})")
-            client.write("applicationsets", body)
-            result.rearmed, result.outcome = True, "rearmed"
-        except ApiError as err:
-            if ends_run(err):
-                stop.on_error(err)
-            result.outcome = "failed"
-            result.rearm_error = result.message = (
-                f"re-applying the ApplicationSet failed: {err}; re-apply it from the backup by hand"
-            )
-        results.append(result)
-    return results
 
 
 class _Run:
@@ -403,14 +341,6 @@ class _Run:
             )
             return
         result.rearmed, result.rearmed_healthy = True, healthy
-
-
-def _version(client: Any) -> Version | None:
-    """The target's Argo CD version (the version endpoint answers without auth), or None when it does not say."""
-    try:
-        return client.release()
-    except ApiError:
-        return None
 
 
 def result_of(target: Target, app: dict[str, Any], outcome: str, message: str) -> AppResult:
