@@ -79,7 +79,7 @@ def rearm_appsets(
 
 
 def target_release(client: Any) -> Version | None:
-    """The target's Argo CD version (`/api/version` answers without auth), or None when it does not say."""
+    """The target's Argo CD version (the version endpoint answers without auth), or None when it does not say."""
     try:
         return client.release()
     except ApiError:
