@@ -75,6 +75,9 @@ def metrics_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         except SystemExit as stop:
             code = stop.code if isinstance(stop.code, int) else EXIT_FAILED
             raise
+        except KeyboardInterrupt:
+            code = 130
+            raise
         except DrkitError as err:
             code = err.exit_code
             raise
@@ -386,8 +389,12 @@ def drill(
     from drkit import drill as drilling
     from drkit import restore as restoring
 
+    if click.get_current_context().get_parameter_source("server") is click.core.ParameterSource.ENVIRONMENT:
+        server = None  # ARGOCD_SERVER names the instance people work on: a drill writes only where it is told to
     if simulate == bool(server):
-        raise ConfigError("say where to restore", hint="pass either --server of a throwaway Argo CD or --simulate")
+        raise ConfigError(
+            "say where to restore", hint="pass either --server of a throwaway Argo CD (not ARGOCD_SERVER) or --simulate"
+        )
     source, name = place.store, place.instance
     secrets = load_credentials(credentials)
     if simulate:

@@ -16,7 +16,7 @@ import yaml
 
 from drkit import backup, schema
 from drkit.argocd import Client
-from drkit.errors import EXIT_OK, EXIT_PARTIAL, IntegrityError, ObjectNotFound
+from drkit.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, IntegrityError, ObjectNotFound
 from drkit.restore import RestoreOptions, RestoreReport, diff, restore
 from drkit.store import Store
 
@@ -108,6 +108,12 @@ def drill(
     mark = clock()
     loaded = backup.load(store, instance, backup_ref, require=options.kinds, keys=keys)  # keys: an encrypted one
     phases["load"] = clock() - mark
+    if target.rstrip("/") == str(loaded.manifest.get("server", "")).rstrip("/"):
+        raise ConfigError(
+            f"refusing to drill onto {target}: backup {loaded.backup_id} was taken from that instance, and a drill "
+            "writes to its target",
+            hint="give the --server of a throwaway Argo CD, or use --simulate",
+        )
 
     def timed_converge(*args: Any, **kwargs: Any) -> list[Any]:
         begin = clock()

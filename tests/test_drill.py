@@ -118,4 +118,23 @@ def test_drill_onto_a_throwaway_server(store: Path):
 def test_drill_needs_exactly_one_target(store: Path):
     result = CliRunner().invoke(main, ["drill", "--store", str(store)])
     assert result.exit_code == 2
-    assert "--server of a throwaway Argo CD or --simulate" in result.stderr
+    assert "--server of a throwaway Argo CD (not ARGOCD_SERVER) or --simulate" in result.stderr
+
+
+def test_a_drill_ignores_argocd_server_from_the_environment(store: Path):
+    """ARGOCD_SERVER usually names the production instance; a drill writes to its target, so it must be explicit."""
+    env = {"ARGOCD_SERVER": "127.0.0.1:9", "ARGOCD_AUTH_TOKEN": "a.b.c"}
+    result = CliRunner().invoke(main, ["drill", "--store", str(store)], env=env)
+    assert result.exit_code == 2 and "(not ARGOCD_SERVER)" in result.stderr
+    result = CliRunner().invoke(main, ["drill", "--simulate", "--store", str(store)], env=env)
+    assert result.exit_code == 0, result.output
+
+
+def test_a_drill_refuses_the_instance_the_backup_came_from(tmp_path: Path):
+    with Simulator() as source:
+        args = ["--server", source.address, "--plaintext", "--auth-token", source.token, "--store", str(tmp_path)]
+        assert CliRunner().invoke(main, ["export", *args, "--instance", "prod"]).exit_code == 0
+        result = CliRunner().invoke(main, ["drill", *args, "--instance", "prod"])
+    assert result.exit_code == 2
+    assert "refusing to drill onto http://127.0.0.1:" in result.stderr and "taken from that instance" in result.stderr
+    assert not (tmp_path / "prod" / "drills").exists()
