@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from drkit import __version__, backup, metrics, sealing, signals, signing
-from drkit.errors import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, ConfigError, DrkitError
+from drkit.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, DrkitError
 from drkit.flags import (
     Place,
     apply_options,
@@ -68,24 +68,8 @@ def metrics_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         ctx = click.get_current_context()
         ctx.meta["drkit.metrics"] = recorder = metrics.Run(ctx.info_name or "", kwargs.get("instance") or "")
-        code = EXIT_FAILED
-        try:
-            fn(*args, **kwargs)
-            code = EXIT_OK
-        except SystemExit as stop:
-            code = stop.code if isinstance(stop.code, int) else EXIT_FAILED
-            raise
-        except KeyboardInterrupt:
-            code = 130
-            raise
-        except DrkitError as err:
-            code = err.exit_code
-            raise
-        finally:
-            try:
-                metrics.publish(recorder, code, metrics_textfile, pushgateway)
-            except DrkitError as err:  # the run's own outcome stands; the missing metrics will alert
-                click.echo(f"drkit: warning: {err}", err=True)
+        with metrics.recording(recorder, metrics_textfile, pushgateway, warn=lambda m: click.echo(m, err=True)):
+            return fn(*args, **kwargs)
 
     textfile = opt("--metrics-textfile", type=click.Path(dir_okay=False), help="Write Prometheus metrics here.")
     gateway = opt("--pushgateway", metavar="URL", help="Push Prometheus metrics to this Pushgateway.")

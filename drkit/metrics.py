@@ -8,15 +8,17 @@ last success, not to the last attempt.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway, write_to_textfile
 from prometheus_client.parser import text_string_to_metric_families
 
-from drkit.errors import EXIT_OK, ConfigError
+from drkit.errors import EXIT_FAILED, EXIT_OK, ConfigError, DrkitError
 
 LAST_SUCCESS = "drkit_last_success_timestamp_seconds"
 PUSH_JOB = "drkit"
@@ -177,3 +179,30 @@ def publish(run: Run, exit_code: int, textfile: str | None, pushgateway: str | N
         write_textfile(os.fspath(textfile), run, registry)
     if pushgateway:
         push(pushgateway, run, registry)
+
+
+@contextlib.contextmanager
+def recording(run: Run, textfile: str | None, pushgateway: str | None, *, warn: Callable[[str], None]) -> Iterator[Run]:
+    """Publish `run` when the block ends, with the exit code it ends with: 0, SystemExit's, an error's, 130 on ^C.
+
+    A publishing failure is handed to `warn`, never raised: the command's own outcome stands, and the metrics
+    that did not arrive will alert.
+    """
+    code = EXIT_FAILED
+    try:
+        yield run
+        code = EXIT_OK
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else EXIT_FAILED
+        raise
+    except KeyboardInterrupt:
+        code = 130
+        raise
+    except DrkitError as err:
+        code = err.exit_code
+        raise
+    finally:
+        try:
+            publish(run, code, textfile, pushgateway)
+        except DrkitError as err:
+            warn(f"drkit: warning: {err}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 
 from drkit import metrics
 from drkit.cli import main
+from drkit.errors import ConfigError
 from drkit.testing import Simulator, seed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,3 +124,18 @@ def test_prune_and_restore_report_metrics(source: Simulator, tmp_path: Path):
 def test_the_commands_contract_md_names_take_the_metrics_flags(command: str):
     help_text = CliRunner().invoke(main, [command, "--help"]).output
     assert "--metrics-textfile" in help_text and "--pushgateway" in help_text
+
+
+@pytest.mark.parametrize(
+    ("raised", "code"), [(SystemExit(3), 3), (KeyboardInterrupt(), 130), (ConfigError("bad flag"), 2), (None, 0)]
+)
+def test_recording_publishes_the_exit_code_the_run_ends_with(tmp_path: Path, raised: BaseException | None, code: int):
+    prom, warnings = tmp_path / "run.prom", []
+    run = metrics.Run("restore", "demo")
+    with contextlib.suppress(BaseException), metrics.recording(run, str(prom), None, warn=warnings.append):
+        if raised is not None:
+            raise raised
+    assert metrics.parse(prom.read_text())["drkit_exit_code"] == [
+        ({"argocd_instance": "demo", "command": "restore"}, code)
+    ]
+    assert warnings == []
