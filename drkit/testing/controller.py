@@ -215,10 +215,15 @@ def reconcile_app(state: State, key: Key, operations: bool = True) -> None:
         state.pending.add(("app", key))  # the next tick, or the operation processors, take it from here
 
 
-def refresh_app(state: State, key: Key) -> None:
-    """A status processor's work on one app: its status, not its operation."""
+def refresh_app(state: State, key: Key) -> bool:
+    """A status processor's work on one app: its status, not its operation. True when an operation awaits.
+
+    The reconciliation consumes the app's pending mark, which may have come from a sync request written since
+    it was queued; saying so lets the caller hand the operation to the operation processors itself.
+    """
     with state.lock:
         reconcile_app(state, key, operations=False)
+        return bool(state.applications.get(key, {}).get("operation"))
 
 
 def begin_operation(state: State, key: Key) -> bool:

@@ -112,8 +112,8 @@ class Controller:
                 queue.done(key)
 
     def _reconcile(self, key: Key) -> None:
-        if not self.state.stopping.wait(self.capacity.reconcile_seconds):
-            controller.refresh_app(self.state, key)
+        if not self.state.stopping.wait(self.capacity.reconcile_seconds) and controller.refresh_app(self.state, key):
+            self.operations.add(key)
 
     def _sync(self, key: Key) -> None:
         if controller.begin_operation(self.state, key) and not self.state.stopping.wait(self.capacity.sync):

@@ -204,3 +204,25 @@ def test_cli_refuses_bad_capacity(flag, value, capsys):
     with pytest.raises(SystemExit) as refused:
         sim_cli.main([flag, value])
     assert refused.value.code == 2 and flag in capsys.readouterr().err
+
+
+def test_a_sync_written_while_its_app_is_queued_for_a_refresh_still_runs():
+    """A status processor's reconciliation consumes the app's pending mark, including one a sync request set
+    after the refresh was queued; the operation must still reach the operation processors (appcontroller.go
+    `processAppRefreshQueueItem` and `processAppOperationQueueItem` work from separate queues, so a refresh never
+    swallows an operation). Two restores at once on one target met this: apps stayed "operation requested"."""
+    with Simulator(controller=False, reconcile_seconds=0.0) as instance:
+        api = Api(instance)
+        assert api.post("/api/v1/applications", app_body("late")).status_code == 200
+        key = (instance.namespace, "late")
+        instance.processors.refreshes.add(key)  # queued for a refresh by the create
+        assert api.post("/api/v1/applications/late/sync", {}).status_code == 200  # marks it pending again
+        instance.processors._reconcile(key)  # the refresh runs first and takes the pending mark
+        assert ("app", key) in instance.pending or len(instance.processors.operations) == 1
+        with instance.lock:
+            work = [k for _, k in sorted(instance.pending)]
+            instance.pending.clear()
+        for k in set(work) | set(instance.processors.operations.queue):
+            instance.processors._sync(k)
+        phase = instance.applications[key].get("status", {}).get("operationState", {}).get("phase")
+        assert phase == "Succeeded"
