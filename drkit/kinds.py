@@ -180,7 +180,8 @@ KINDS: dict[str, Kind] = {
         ),
         Kind(
             "applications", "Application", "application", "/api/v1/applications", s.meta_id, s.meta_key, s.view_crd,
-            body=s.body_crd, write=Write(params=(*UPSERT, ("validate", "false")), replace_by_name=True), file="namespaced",
+            body=s.body_crd, write=Write(params=(*UPSERT, ("validate", "false")), replace_by_name=True),
+            file="namespaced",
             crd=True, safety=s.disarmed, refs=s.refs_app, answers=s.answers_meta, generated=True,
             depends_on=("projects", "clusters", "repositories", "repocreds"),  # not the generating set: see select
             rewrite=rw.rewrite_app,
