@@ -31,9 +31,14 @@ class Faults:
         """Which fault hits this request: '', 'drop', '503' or '429'."""
         if not self.applies(path):
             return ""
-        roll = self._rng.random()
-        for name, share in (("drop", self.drop), ("503", self.error_503), ("429", self.error_429)):
-            if roll < share:
-                return name
-            roll -= share
-        return ""
+        return choose(self._rng, (("drop", self.drop), ("503", self.error_503), ("429", self.error_429)))
+
+
+def choose(rng: random.Random, shares: tuple[tuple[str, float], ...]) -> str:
+    """One weighted draw: the name whose share of [0, 1) the roll lands in, or "" past them all."""
+    roll = rng.random()
+    for name, share in shares:
+        if roll < share:
+            return name
+        roll -= share
+    return ""

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from drkit.testing.faults import choose
+
 ERRORS = {
     "500": (500, "InternalError", "We encountered an internal error. Please try again."),
     "503": (503, "SlowDown", "Please reduce your request rate."),
@@ -48,15 +50,12 @@ class S3Faults:
             self.counts["requests"] += 1
             if self.path_pattern and not re.search(self.path_pattern, request_line):
                 return ""
-            roll = self._rng.random()
-            for name, share in (("500", self.error_500), ("503", self.slow_down), ("drop", self.drop)):
-                if roll < share:
-                    if name == "drop" and self._rng.random() < 0.5:
-                        name = "lost"
-                    self.counts[name] += 1
-                    return name
-                roll -= share
-            return ""
+            name = choose(self._rng, (("500", self.error_500), ("503", self.slow_down), ("drop", self.drop)))
+            if name == "drop" and self._rng.random() < 0.5:
+                name = "lost"
+            if name:
+                self.counts[name] += 1
+            return name
 
     @property
     def injected(self) -> int:

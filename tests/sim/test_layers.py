@@ -18,10 +18,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "drkit" / "testing"
 LAYERS = {
     **dict.fromkeys(
         ("rpc", "gojson", "clock", "specs", "templates", "permissions", "syncwindows", "known_hosts",
-         "gpg_demo_keys", "faults", "versions", "s3faults", "capacity", "app_status"),
+         "gpg_demo_keys", "faults", "versions", "capacity", "app_status"),
         0,
     ),
-    **dict.fromkeys(("labels", "routes", "watch", "grpc_limit"), 1),
+    **dict.fromkeys(("labels", "routes", "watch", "grpc_limit", "s3faults"), 1),
     "state": 2,
     **dict.fromkeys(("auth", "app_validation"), 3),
     **dict.fromkeys(
