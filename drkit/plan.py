@@ -148,7 +148,7 @@ def _step(row: Kind, doc: dict[str, Any], live: dict[Any, Any], objects: Objects
         return Step(row.name, name, "unchanged" if current is not None else "create", doc, body=original)
     body = row.safety(original) if row.safety else original
     step = Step(row.name, name, "create", doc, body=body, needs_credentials=row.needs_secrets(doc, objects, creds))
-    safe = row.view(body) != row.view(doc)
+    safe = body != original and row.view(body) != row.view(original)  # the safety transform changed what it does
     if current is not None:
         desired, actual = row.view(doc, current), row.view(current)
         if desired == actual or (safe and row.view(body, current) == actual):

@@ -120,7 +120,8 @@ def lost(sent: Any, stored: Any, path: str = "") -> list[str]:
         return []
     if isinstance(sent, dict):
         have = stored if isinstance(stored, dict) else {}
-        return [p for k, v in sent.items() for p in lost(v, have.get(k), f"{path}.{k}" if path else str(k))]
+        differ = ((k, v) for k, v in sent.items() if v != have.get(k))  # an equal part lost nothing
+        return [p for k, v in differ for p in lost(v, have.get(k), f"{path}.{k}" if path else str(k))]
     if isinstance(sent, list):
         have = stored if isinstance(stored, list) else []
         if all(not isinstance(item, (dict, list)) for item in sent):

@@ -352,7 +352,7 @@ def app_targets(the_plan: Plan, outcomes: list[Outcome], backup_objects: Objects
             continue
         wave = _int(meta.get("annotations", {}).get(SYNC_WAVE, "0"))
         parents = sorted(p for p in _parents(meta, names) if p != meta["name"])
-        rearm = the_plan.rearm_apps.get(step.name)
+        rearm = step.rearm["spec"] if step.rearm else None
         if generated and disarmed(step.doc) != step.doc:
             rearm = step.doc["spec"]  # its set is restored with a disarmed template: put back what it generated
         project = step.doc.get("spec", {}).get("project") or "default"

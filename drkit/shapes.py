@@ -105,13 +105,30 @@ def gpg_id(doc: Doc) -> str:
 
 
 def canonical(value: Any) -> Any:
-    """Drop None, empty strings, maps and lists recursively: what Go's `omitempty` makes indistinguishable."""
+    """Drop None, empty strings, maps and lists recursively: what Go's `omitempty` makes indistinguishable.
+
+    Except an empty map under a name in PRESENCE: that one is a struct pointer whose presence means something.
+    """
     if isinstance(value, dict):
-        out = {k: canonical(v) for k, v in value.items()}
-        return {k: v for k, v in out.items() if v not in (None, "", {}, [])}
+        out = {}
+        for key, item in value.items():
+            if isinstance(item, (dict, list)):
+                item = canonical(item)
+                if not item and not (key in PRESENCE and isinstance(item, dict)):
+                    continue
+            elif item is None or item == "":
+                continue
+            out[key] = item
+        return out
     if isinstance(value, list):
-        return [canonical(v) for v in value]
+        return [canonical(item) if isinstance(item, (dict, list)) else item for item in value]
     return value
+
+
+# Struct pointers Argo CD acts on when present, even empty (v3.5.1 types.go): `automated: {}` turns auto-sync on
+# (SyncPolicy.IsAutomatedSyncEnabled); `helm: {}`, `kustomize: {}`, `directory: {}`, `plugin: {}` set the source's
+# type (ApplicationSource.ExplicitType), `plugin: {}` meaning "find a config management plugin".
+PRESENCE = frozenset({"automated", "helm", "kustomize", "directory", "plugin"})
 
 
 def view_whole(doc: Doc, live: Doc | None = None) -> Doc:
@@ -170,10 +187,15 @@ def body_copy(doc: Doc) -> Doc:
 
 
 def body_crd(doc: Doc) -> Doc:
-    """A custom resource as the API takes it: no ownerReferences (old uids), no status."""
-    body = copy.deepcopy(doc)
-    body.get("metadata", {}).pop("ownerReferences", None)
-    body.pop("status", None)
+    """A custom resource as the API takes it: no ownerReferences (old uids), no status.
+
+    Like the safety transforms, it shares the parts it does not change with `doc`: a body is never changed in
+    place (what changes one, like a credentials merge, copies it first).
+    """
+    body = {k: v for k, v in doc.items() if k != "status"}
+    meta = doc.get("metadata")
+    if isinstance(meta, dict) and "ownerReferences" in meta:
+        body["metadata"] = {k: v for k, v in meta.items() if k != "ownerReferences"}
     return body
 
 
@@ -200,10 +222,10 @@ def disarmed(doc: Doc) -> Doc:
     `automated.enabled: false` exists only from v3.1.0; older targets drop it silently and create the app armed
     (VERSIONS.md). The original spec is put back whole at re-arm, so a paused app stays paused.
     """
-    doc = copy.deepcopy(doc)
-    if isinstance(doc.get("spec"), dict):
-        doc["spec"] = _without_automated(doc["spec"])
-    return doc
+    spec = doc.get("spec")
+    if not isinstance(spec, dict) or (spec.get("syncPolicy") or {}).get("automated") is None:
+        return doc  # nothing to take out
+    return {**doc, "spec": _without_automated(spec)}
 
 
 def tightened(doc: Doc) -> Doc:

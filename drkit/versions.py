@@ -187,33 +187,52 @@ class Dropped:
 
 
 def dropped(kind: str, doc: dict[str, Any], version: Version) -> list[Dropped]:
-    """The fields of `doc` a target at `version` does not know, each with its fact; sorted by path."""
-    out, present = [], None
+    """The fields of `doc` a target at `version` does not know, each with its fact; sorted by path.
+
+    One walk of the document: a row anchored at the top (`config.proxyUrl`) is looked up directly; a row that may
+    sit at any depth (`**.helm.namespace`) is tried at each map the walk reaches that holds its first name.
+    """
+    anchored, anywhere = _index(kind, version)
+    out = []
+    for fact, parts in anchored:
+        out += _matches(fact, _find(doc, parts))
+    if anywhere:
+        for here, node in _maps(doc):
+            for name in anywhere.keys() & node.keys():
+                for fact, parts in anywhere[name]:
+                    out += _matches(fact, _find(node, parts, here))
+    return sorted(out, key=lambda d: d.path)
+
+
+def _matches(fact: Fact, found: Iterator[tuple[str, Any]]) -> list[Dropped]:
+    return [Dropped(path, fact) for path, value in found if fact.value is PRESENT or value == fact.value]
+
+
+Pattern = tuple[Fact, list[str]]
+
+
+@cache
+def _index(kind: str, version: Version) -> tuple[list[Pattern], dict[str, list[Pattern]]]:
+    """The kind's rows a target at `version` lacks: those anchored at the top, and the `**` ones by first name."""
+    anchored: list[Pattern] = []
+    anywhere: dict[str, list[Pattern]] = {}
     for fact in facts_for(kind):
         if version >= fact.since:
             continue
         parts = fact.path.split(".")
-        if parts[0] == "**":  # a row about a field deep down: none of it when its first name is nowhere
-            present = _keys(doc) if present is None else present
-            if parts[1].removesuffix("[]") not in present:
-                continue
-        for path, value in _find(doc, parts):
-            if fact.value is PRESENT or value == fact.value:
-                out.append(Dropped(path, fact))
-    return sorted(out, key=lambda d: d.path)
+        if parts[0] == "**":
+            anywhere.setdefault(parts[1].removesuffix("[]"), []).append((fact, parts[1:]))
+        else:
+            anchored.append((fact, parts))
+    return anchored, anywhere
 
 
 def _find(node: Any, parts: list[str], here: str = "") -> Iterator[tuple[str, Any]]:
-    """Every (concrete path, value) in `node` that the dotted pattern `parts` names."""
+    """Every (concrete path, value) in `node` that the dotted pattern `parts` (no `**`) names."""
     if not parts:
         yield here, node
         return
     head, rest = parts[0], parts[1:]
-    if head == "**":
-        yield from _find(node, rest, here)
-        for key, child in _children(node, here):
-            yield from _find(child, parts, key)
-        return
     name, each = (head[:-2], True) if head.endswith("[]") else (head, False)
     if not isinstance(node, dict) or name not in node:
         return
@@ -229,25 +248,17 @@ def _find(node: Any, parts: list[str], here: str = "") -> Iterator[tuple[str, An
 FREE_FORM = frozenset({"valuesObject", "elements", "values", "labels", "annotations", "parameters", "env"})
 
 
-def _keys(doc: Any) -> set[str]:
-    """Every key of every map `**` would look into (one walk, instead of one per row)."""
-    keys, todo = set(), [doc]
+def _maps(doc: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every map `**` reaches, with its path: the document and what it holds, but not inside FREE_FORM maps."""
+    todo: list[tuple[str, Any]] = [("", doc)]
     while todo:
-        node = todo.pop()
+        here, node = todo.pop()
         if isinstance(node, dict):
-            keys.update(node)
-            todo.extend(child for key, child in node.items() if key not in FREE_FORM)
+            yield here, node
+            todo += ((f"{here}.{k}" if here else k, v) for k, v in node.items() if k not in FREE_FORM and _nested(v))
         elif isinstance(node, list):
-            todo.extend(node)
-    return keys
+            todo += ((f"{here}[{i}]", v) for i, v in enumerate(node) if _nested(v))
 
 
-def _children(node: Any, here: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(node, dict):
-        for key, child in node.items():
-            if key in FREE_FORM:
-                continue
-            yield (f"{here}.{key}" if here else key), child
-    elif isinstance(node, list):
-        for i, child in enumerate(node):
-            yield f"{here}[{i}]", child
+def _nested(value: Any) -> bool:
+    return isinstance(value, (dict, list))

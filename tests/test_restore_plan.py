@@ -169,6 +169,19 @@ def test_apps_and_appset_templates_are_written_without_automated_and_rearmed_as_
     assert got.rearm_appsets == {"argocd/envs": appset}
 
 
+def test_an_empty_automated_is_auto_sync_on_so_it_is_disarmed_and_rearmed() -> None:
+    """`automated: {}` arms an app (v3.5.1 types.go `IsAutomatedSyncEnabled`: a non-nil pointer). Taking it for an
+    empty value (Go omitempty) wrote the app without it and never re-armed it; `plugin: {}` likewise sets the source
+    type (`ExplicitType`), so an app differing only in it is an update."""
+    armed = app(syncPolicy={"automated": {}})
+    got = plan({"applications": [armed]}, {}, None, RestoreOptions())
+    assert "syncPolicy" not in got.steps[0].body["spec"] and got.steps[0].rearm == armed
+    assert got.rearm_apps == {"argocd/billing": armed["spec"]}
+    plugin = app(source={"repoURL": GUESTBOOK, "path": "billing", "plugin": {}})
+    got = plan({"applications": [plugin]}, {"applications": [app()]}, None, RestoreOptions())
+    assert (got.steps[0].action, got.steps[0].changes) == ("update", ["spec.source.plugin"])
+
+
 class Creds:
     """A credentials file holding entries for some URLs (by section), as `Credentials.lookup` answers."""
 
