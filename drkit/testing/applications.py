@@ -55,6 +55,15 @@ def matcher(state: State, req: Request, *, watch: bool = False) -> Callable[[dic
 
 
 def list_apps(state: State, req: Request) -> Any:
+    """`List`: filtered by the server, sent as one gRPC message, then cut to `fields` by the gateway.
+
+    The server filters by name, projects, repo, selector, appNamespace and RBAC before it sends (v3.5.1 and
+    v2.14.21 `server/application/application.go` `List`), so those shrink the message the gRPC limit is
+    applied to. `fields` is not in `ApplicationQuery` (`application.proto`): the gateway's forwarder projects
+    the list it has already received whole (`pkg/apiclient/application/forwarder_overwrite.go`
+    `forward_ApplicationService_List_0 = UnaryForwarderWithFieldProcessor(processApplicationListField)`;
+    argoproj/pkg v2.0.1 `grpc/http/forwarders.go`), so a projected list fails the limit as the whole one does.
+    """
     match = matcher(state, req)
     with state.lock:
         apps = list(state.applications.values())
@@ -62,9 +71,10 @@ def list_apps(state: State, req: Request) -> Any:
     items = sorted((a for a in apps if match(a)), key=lambda a: (a["metadata"]["name"], a["metadata"]["namespace"]))
     if req.arg("name"):
         items = items[:1]
+    body = grpc_limit.checked({"metadata": {"resourceVersion": rv}, "items": items}, state.grpc_max_mb)
     if req.arg("fields"):
-        items = project_fields(items, req.arg("fields"))
-    return grpc_limit.checked({"metadata": {"resourceVersion": rv}, "items": items}, state.grpc_max_mb)
+        body["items"] = project_fields(items, req.arg("fields"))
+    return body
 
 
 def get(state: State, req: Request) -> Any:

@@ -5,7 +5,9 @@ by `ARGOCD_GRPC_MAX_SIZE_MB` (default 200) times 1024 * 1024 bytes (v3.5.1 `pkg/
 `MaxGRPCMessageSize`; `server/server.go` `grpc.MaxSendMsgSize`, and the gateway's `MaxCallRecvMsgSize`). The
 server checks before sending (grpc-go v1.81 `server.go` `sendResponse`) and fails the call with
 ResourceExhausted "grpc: trying to send message larger than max (N vs. M)"; the gateway answers that as HTTP
-429 with its unary error body (API-NOTES §1.3). There is no pagination (§1.4).
+429 with its unary error body (API-NOTES §1.3). There is no pagination (§1.4). The limit applies to the list
+the server filtered (projects, selector, name, repo, RBAC); `?fields=` is applied later by the gateway to the
+message it received whole, so it never brings a list under the limit (applications.list_apps).
 
 N here is the answer's JSON length, where Argo CD measures the protobuf encoding. JSON repeats every field
 name and quotes every string, so it is the larger of the two: the simulator trips at a smaller list than
@@ -44,7 +46,7 @@ def checked(body: dict[str, Any], max_mb: float) -> dict[str, Any]:
 def _length(item: dict[str, Any]) -> int:
     meta = item.get("metadata") or {}
     key = (meta.get("uid", ""), meta.get("resourceVersion", ""))
-    if not all(key):  # a projection (?fields=) of an object: measured each time
+    if not all(key):  # not a stored object's version: measured each time
         return len(_encode(item))
     if key not in _lengths:
         if len(_lengths) > 1_000_000:

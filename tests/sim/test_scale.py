@@ -51,6 +51,25 @@ def test_list_over_the_grpc_limit_is_429_resource_exhausted_as_argocd_answers():
         sim.stop()
 
 
+def test_fields_do_not_bring_the_list_under_the_limit_but_server_side_filters_do():
+    """The gateway projects `fields` from the list it received whole over gRPC (v3.5.1 and v2.14.21
+    `pkg/apiclient/application/forwarder_overwrite.go`, argoproj/pkg v2.0.1 `UnaryForwarderWithFieldProcessor`);
+    `projects` and `selector` are filtered by `server/application/application.go` `List` before it sends."""
+    sim = _instance(0.5)
+    try:
+        api = Api(sim)
+        light = {"fields": "items.metadata.name,items.spec.project"}
+        r = api.get("/api/v1/applications", params=light)
+        assert r.status_code == 429 and TOO_LARGE.match(r.json()["message"])
+        assert r.json()["message"] == api.get("/api/v1/applications").json()["message"]  # the same message size
+        one = api.get("/api/v1/applications", params={**light, "projects": "alpha"})
+        assert one.status_code == 200
+        assert one.json()["items"][0] == {"metadata": {"name": "alpha-0"}, "spec": {"project": "alpha"}}
+        assert api.get("/api/v1/applications", params={"selector": "no-such-label"}).json()["items"] == []
+    finally:
+        sim.stop()
+
+
 def test_default_limit_is_argocds_200_mib():
     """ARGOCD_GRPC_MAX_SIZE_MB defaults to 200 (v3.5.1 pkg/apiclient/apiclient.go)."""
     assert Simulator(controller=False).grpc_max_mb == 200
