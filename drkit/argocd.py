@@ -6,11 +6,12 @@ URL, a message or a repr.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -37,6 +38,19 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 # grpc-go's ResourceExhausted text when an answer passes argocd-server's ARGOCD_GRPC_MAX_SIZE_MB (API-NOTES §1.4):
 # the server's send check, or the gateway's receive check
 _TOO_LARGE = re.compile(r"grpc: (?:trying to send|received) message larger than max \((\d+) vs\. (\d+)\)")
+
+
+class _BrokenList(Exception):
+    """A list answer that broke off halfway; `cause` is the transport error."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _whole(item: Any) -> Hashable:
+    """An item recognised by its whole content, for a list that is not one kind's."""
+    return hashlib.sha256(_json(item)).digest()
 
 
 def server_url(server: str, *, plaintext: bool = False) -> str:
@@ -124,12 +138,41 @@ class Client:
         """A list endpoint's items; `null` or a missing `items` is an empty list (API-NOTES §1.4)."""
         return list(self.iter_items(path, params))
 
-    def iter_items(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    def iter_items(
+        self, path: str, params: dict[str, Any] | None = None, *, identity: Callable[[Any], Hashable] = _whole
+    ) -> Iterator[dict[str, Any]]:
         """A list endpoint's items, each parsed as it arrives: memory does not grow with the list's size.
 
         Errors come with the first item asked for: HTTP's status precedes the body, so an error answer
-        (TooLarge included) is raised before any item is yielded.
+        (TooLarge included) is raised before any item is yielded. A list that breaks off halfway (a reset, a
+        body cut short) is read again from the start within the retry budget, passing over the items already
+        yielded (recognised by `identity`), so a caller that writes each item as it comes writes each once.
         """
+        handed: set[Hashable] = set()
+        deadline = time.monotonic() + self.retry_budget
+        for attempt in range(self.retries + 1):
+            try:
+                for item in self._read_items(path, params):
+                    key = identity(item)
+                    if key not in handed:
+                        handed.add(key)
+                        yield item
+                return
+            except _BrokenList as err:
+                broken = err.cause
+            wait = _backoff(attempt)
+            if attempt == self.retries or time.monotonic() + wait > deadline:
+                break
+            time.sleep(wait)
+        raise ConnectionFailed(
+            f"GET {path}: the connection to {self.base} broke while the list was read, {attempt + 1} time(s) "
+            f"({type(broken).__name__}: {_describe(broken)})",
+            hint="check the network path to argocd-server (a proxy or load balancer that cuts long answers: its "
+            "timeout or body size), then run the command again",
+        )
+
+    def _read_items(self, path: str, params: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
+        """One reading of a list; a break halfway raises _BrokenList."""
         resp = self._send("GET", path, params=params, stream=True)
         with resp:
             if resp.status_code >= 400:
@@ -145,19 +188,15 @@ class Client:
                     "export again",
                 ) from None
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
-                raise ConnectionFailed(
-                    f"GET {path}: the connection to {self.base} broke while the list was read "
-                    f"({type(err).__name__}: {_describe(err)})",
-                    hint="check the network path to argocd-server, then run the export again",
-                ) from None
+                raise _BrokenList(err) from None
 
     def list(self, kind: str) -> list[dict[str, Any]]:
         """Every object of one kind, as the list endpoint returns it."""
-        return self.items(KINDS[kind].path)
+        return list(self.iter_list(kind))
 
     def iter_list(self, kind: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
-        """Every object of one kind, each parsed as it arrives (see `iter_items`)."""
-        return self.iter_items(KINDS[kind].path, params)
+        """Every object of one kind, each parsed as it arrives (see `iter_items`), recognised by its identity."""
+        return self.iter_items(KINDS[kind].path, params, identity=KINDS[kind].identity)
 
     def get_object(self, kind: str, name: str, params: dict[str, Any] | None = None, **options: Any) -> Any:
         """One object of a kind by its name or URL (`<path>/<name>`)."""

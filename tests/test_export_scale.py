@@ -158,10 +158,37 @@ def test_list_items_are_yielded_before_the_whole_answer_arrived(trickle: str) ->
     assert [i["n"] for i in items] == [2]
 
 
-def test_a_list_cut_short_is_a_connection_failure(trickle: str) -> None:
+def test_a_list_cut_short_every_time_fails_after_the_retries(trickle: str) -> None:
     Trickle.cut = True
-    with pytest.raises(ConnectionFailed, match="broke while the list was read"):
-        list(Client(trickle, "", timeout=5).iter_items("/api/v1/applications"))
+    with pytest.raises(ConnectionFailed, match=r"broke while the list was read, 2 time\(s\)"):
+        list(Client(trickle, "", timeout=5, retries=1).iter_items("/api/v1/applications"))
+
+
+def backed_up(store: str) -> list[tuple[str, str]]:
+    """(key, sha256) of every object of the newest backup in `store`."""
+    opened = open_store(store)
+    manifest = backup.read_manifest(opened, INSTANCE, backup.resolve(opened, INSTANCE, "latest"))
+    return [(e["key"], e["sha256"]) for e in manifest["objects"]]
+
+
+def test_a_list_cut_halfway_is_read_again_and_each_object_written_once(big_sim: Simulator, tmp_path: Path) -> None:
+    """The app list (about 1.5 MB) breaks once after half its apps were written: the export reads it again."""
+    assert run_export(big_sim, str(tmp_path / "clean")).exit_code == 0
+    big_sim.gateway.faults = Faults(truncate=1.0, max_hits=1, path_pattern=r"^/api/v1/applications$")
+    big_sim.gateway.requests.clear()
+    result = run_export(big_sim, str(tmp_path / "cut"))
+    assert result.exit_code == 0, result.output
+    assert big_sim.gateway.faults.max_hits == 0 and len(list_calls(big_sim)) == 2
+    assert yaml.safe_load(result.stdout)["counts"]["applications"] == 90
+    assert backed_up(str(tmp_path / "cut")) == backed_up(str(tmp_path / "clean"))
+
+
+def test_a_list_that_keeps_breaking_fails_the_export_with_no_backup(big_sim: Simulator, tmp_path: Path) -> None:
+    big_sim.gateway.faults = Faults(truncate=1.0, path_pattern=r"^/api/v1/applications$")
+    client = Client(big_sim.url, big_sim.token, retries=2, retry_budget=30)
+    with pytest.raises(ConnectionFailed, match=r"GET /api/v1/applications: .* broke while the list was read, 3 time"):
+        backup.export(client, open_store(str(tmp_path)), INSTANCE)
+    assert backup.list_backups(open_store(str(tmp_path)), INSTANCE) == []
 
 
 def test_normalize_copies_nothing_it_keeps_and_leaves_its_input_alone() -> None:

@@ -213,9 +213,11 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             headers = {k.lower(): v for k, v in self.headers.items()}
             resp = gateway.handle(self.command, self.path, headers, body)
-        self._send(resp)
+        self._send(resp, cut=fault == "truncate")
 
-    def _send(self, resp: Response) -> None:
+    def _send(self, resp: Response, *, cut: bool = False) -> None:
+        """Write the answer; with `cut`, only its headers and the first half of its body, then close (a watch
+        stream is never cut: it ends when the client or the server stops it)."""
         if resp.stream is not None:
             self._stream(resp)
             return
@@ -231,6 +233,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
+        if cut:
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self.wfile.write(data)
 
     def _stream(self, resp: Response) -> None:

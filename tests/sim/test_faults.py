@@ -36,6 +36,15 @@ def test_dropped_connection_raises_connection_error(sim: Simulator) -> None:
         requests.get(sim.url + "/api/v1/repocreds", headers=h(sim))
 
 
+def test_truncate_cuts_the_body_halfway_and_max_hits_bounds_the_faults(sim: Simulator) -> None:
+    """Faults: truncate sends the headers and half the body, then closes; max_hits=1 hits one request only."""
+    sim.gateway.faults.truncate, sim.gateway.faults.max_hits = 1.0, 1
+    with pytest.raises(requests.exceptions.ChunkedEncodingError, match="IncompleteRead"):
+        requests.get(sim.url + "/api/v1/projects", headers=h(sim))
+    assert requests.get(sim.url + "/api/v1/projects", headers=h(sim)).json()["items"]
+    assert sim.gateway.faults.max_hits == 0
+
+
 def test_path_pattern_limits_faults(sim: Simulator) -> None:
     """Faults: only paths matching path_pattern are hit; others are served normally."""
     sim.gateway.faults.error_503 = 1.0
