@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import re
 import time
@@ -102,7 +103,12 @@ class Client:
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.session.verify = False if insecure else (ca_bundle or True)
+        # The environment's proxies and CA bundle (requests' HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE) are read
+        # once, here, instead of on every request; ~/.netrc is never read: its password would replace the token.
+        self.session.trust_env = False
+        self.session.proxies = requests.utils.get_environ_proxies(self.base)
+        environ_ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        self.session.verify = False if insecure else (ca_bundle or environ_ca or True)
         self.session.headers["User-Agent"] = f"drkit/{__version__}"
         self.session.headers["Accept"] = "application/json"
         if token:

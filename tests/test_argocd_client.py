@@ -228,3 +228,23 @@ def test_the_target_release_is_read_without_a_token(simulated: str, release: tup
         anonymous = Client(sim.url, "")
         assert anonymous.release() == release
         assert anonymous.version().startswith(f"v{'.'.join(map(str, release))}+")
+
+
+def test_a_netrc_entry_for_the_server_does_not_replace_the_token(sim: Simulator, tmp_path, monkeypatch) -> None:
+    """requests would send ~/.netrc's login as Basic auth instead of the bearer token; Argo CD would answer 401."""
+    (tmp_path / ".netrc").write_text("machine 127.0.0.1 login admin password not-the-token\n")
+    (tmp_path / ".netrc").chmod(0o600)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
+    assert Client(sim.url, sim.token).list("projects")
+
+
+def test_the_environments_proxy_settings_are_honoured(sim: Simulator, monkeypatch) -> None:
+    """Read once when the client is made (not per request), but read: HTTP_PROXY and NO_PROXY as requests has them."""
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with pytest.raises(ConnectionFailed):
+        Client(sim.url, sim.token, retries=0).list("projects")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert Client(sim.url, sim.token, retries=0).list("projects")

@@ -101,6 +101,30 @@ def test_drkit_never_writes_an_alias_so_refusing_them_costs_nothing() -> None:
     assert b"&" not in data and backup.load_yaml(data)["spec"]["destinations"] == [shared, shared]
 
 
+TRICKY_YAML = [
+    "", "a: 1\nb: [1, 2.5, true, null, ~, '3', \"x\", 0o17, 0x1f, yes, .inf, 2020-01-01]\n", "- &a x\n- y\n",
+    "a: !!str 1\n", "<<: {a: 1}\nb: 2\n", "a: |\n  multi\n  line\n", "? [1]\n: x\n", "a: 1\n---\nb: 2\n",
+    "'': ''\na:\n", "- - 1\n  - 2\n- {}\n- []\n", "!!map {a: 1}\n", "a: !custom x\n", "a: b: c\n", "{a: [b, {c: d}]}",
+]  # fmt: skip
+
+
+@EXAMPLES
+@given(st.one_of(yaml_values.map(lambda v: yaml.safe_dump(v, allow_unicode=True)), st.sampled_from(TRICKY_YAML),
+                 hostile_text))  # fmt: skip
+def test_drkits_yaml_loader_reads_any_document_as_pyyamls_safe_loader_does(text: str) -> None:
+    """documents.load builds objects from libyaml's events (a restore's main CPU cost), leaving anything beyond
+    plain maps, lists and scalars to SafeLoader: same values, same kind of error."""
+
+    def read(load: Any) -> Any:
+        try:
+            return repr(load(text.encode()))
+        except yaml.YAMLError as err:
+            return type(err).__name__ if not isinstance(err, documents.HostileDocument) else "refused"
+
+    theirs = read(lambda data: yaml.load(data, Loader=yaml.CSafeLoader))
+    assert read(documents.load) in (theirs, "refused")
+
+
 def test_a_document_over_the_size_bound_is_refused_with_the_bound_named() -> None:
     with pytest.raises(documents.HostileDocument, match=f"more than the {64 * 1024 * 1024}-byte bound"):
         backup.load_yaml(b"a: " + b"x" * documents.MAX_BYTES)
