@@ -10,6 +10,30 @@ from drkit.errors import ApiError
 
 SYNCED, HEALTHY = "Synced", "Healthy"
 
+# Every field of an app that converge reads (the functions below, and re-arm's metadata), as a watch's `fields`
+# (API-NOTES §1.4: the gateway filters stream messages by path). A real app's status (its resources, history,
+# sync result) is most of its size; the watch then carries a few hundred bytes an event instead of tens of KB.
+WATCHED = tuple(
+    f"result.{path}"
+    for path in (
+        "type",
+        *(
+            f"application.metadata.{name}"
+            for name in ("name", "namespace", "resourceVersion", "labels", "annotations", "finalizers")
+        ),  # fmt: skip
+        "application.spec.syncPolicy",  # what re-arm compares
+        "application.operation",
+        "application.status.sync.status",
+        "application.status.health",
+        *(
+            f"application.status.operationState.{name}"
+            for name in ("phase", "message", "finishedAt", "operation.sync.dryRun")
+        ),  # fmt: skip
+        "application.status.reconciledAt",
+        "application.status.conditions",
+    )
+)
+
 
 def stages(targets: Sequence[Any]) -> list[list[Any]]:
     """Anys grouped by `(wave, depth)`, in the order they are worked; parents count by name or ns/name."""

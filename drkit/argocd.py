@@ -36,6 +36,9 @@ from drkit.kinds import KINDS
 from drkit.versions import Version, parse_version
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# A watch reads what has arrived, up to this many bytes at a time (requests' default, 512, costs a Python round per
+# 512 bytes of events that are each a whole Application of several KB)
+STREAM_CHUNK = 1 << 16
 # grpc-go's ResourceExhausted text when an answer passes argocd-server's ARGOCD_GRPC_MAX_SIZE_MB (API-NOTES §1.4):
 # the server's send check, or the gateway's receive check
 _TOO_LARGE = re.compile(r"grpc: (?:trying to send|received) message larger than max \((\d+) vs\. (\d+)\)")
@@ -222,9 +225,10 @@ class Client:
             return self.put(row.object_path(body["metadata"]["name"]), payload, params)
         return self.post(row.path, payload, params)
 
-    def watch_apps(self) -> Iterator[dict[str, Any]]:
-        """Events of every application the token may see: `GET /api/v1/stream/applications` (API-NOTES §2.2)."""
-        return self.stream("/api/v1/stream/applications")
+    def watch_apps(self, fields: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
+        """Events of every application the token may see: `GET /api/v1/stream/applications` (API-NOTES §2.2), each
+        with only `fields` (dotted paths under `result`, §1.4) when given."""
+        return self.stream("/api/v1/stream/applications", {"fields": ",".join(fields)} if fields else None)
 
     def stream(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """The events of a watch endpoint, one decoded JSON line each, until the server or the network ends it.
@@ -236,7 +240,7 @@ class Client:
             with self.session.get(self.base + path, params=params, stream=True, timeout=(self.timeout, None)) as resp:
                 if resp.status_code >= 400:
                     raise _error("GET", path, resp)
-                for line in resp.iter_lines():
+                for line in resp.iter_lines(chunk_size=STREAM_CHUNK):
                     if line.strip():
                         yield json.loads(line)
         except (requests.RequestException, ValueError) as err:

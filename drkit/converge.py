@@ -29,11 +29,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, Protocol
 
 from drkit.appstate import (  # noqa: F401 (in_progress: re-exported)
     HEALTHY,
     SYNCED,
+    WATCHED,
     explain,
     failure,
     in_progress,
@@ -95,7 +97,8 @@ def converge(
 ) -> list[AppResult]:
     """Refresh, sync and (with `options.wait`) wait for every target in waves; re-arm; see the module docstring."""
     watching = options.sync and options.wait
-    watch = Watch(getattr(client, "watch_apps", None) if watching else None, quiet=quiet, clock=clock).start()
+    stream = getattr(client, "watch_apps", None) if watching else None
+    watch = Watch(stream and partial(stream, WATCHED), quiet=quiet, clock=clock).start()
     run = _Run(_Gated(client, options.concurrency), options, clock, sleep, poll_start, poll_max, watch)
     run.stop = stop if stop is not None else Stop()
     run.version = target_release(client) if appsets_to_rearm or any(t.rearm_spec for t in targets) else None
@@ -108,7 +111,7 @@ def converge(
         with ThreadPoolExecutor(max_workers=max(1, int(in_flight or 1))) as pool:
             for stage in stages(targets):
                 by_key.update({(t.namespace, t.name): t for t in stage})
-                results.extend(pool.map(lambda t: tally.finished(run.app(t)), stage))
+                results.extend(r for r in pool.map(lambda t: run.app(t, tally), stage) if r is not None)
     finally:
         watch.stop()
     if run.stop:  # no new work: what stays disarmed is in the report, and a re-run re-arms it
@@ -169,8 +172,16 @@ class _Run:
     def remaining(self) -> float:
         return self.deadline - self.clock()
 
-    def app(self, target: Target) -> AppResult:
-        """Work one app from refresh to its end state; re-arm it when it is Healthy."""
+    def app(self, target: Target, tally: Tally) -> AppResult | None:
+        """Work one app from refresh to its end state, re-arm it when it is Healthy, count it; None for an app whose
+        write (still under way when converge began, see drkit.pipeline) did not restore it."""
+        written = getattr(target, "written", None)
+        if written is not None and not written():
+            tally.add(apps=-1)
+            return None
+        return tally.finished(self._app(target))
+
+    def _app(self, target: Target) -> AppResult:
         if self.stop:
             message = f"not started: {self.stop.reason}"
             return AppResult(target.name, target.namespace, outcome="stopped", message=message)
@@ -325,12 +336,13 @@ class _Run:
             interval = min(self.poll_max, interval * 1.5)
 
     def rearm(self, target: Target, result: AppResult, *, healthy: bool) -> None:
-        """Put back the app's original spec (automated sync armed), keeping its live metadata; idempotent."""
+        """Put back the app's original spec (automated sync armed), keeping its live metadata; idempotent: nothing is
+        written when its syncPolicy is already the backup's (the only part of the spec the restore changed)."""
         spec, note = kept_paused("applications", {"spec": target.rearm_spec}, self.version)
         result.message = join(result.message, note)
         try:
-            live = self._state(target)
-            if live.get("spec") != spec["spec"]:
+            live = self._state(target)  # from the watch: of its spec, only syncPolicy (appstate.WATCHED)
+            if (live.get("spec") or {}).get("syncPolicy") != spec["spec"].get("syncPolicy"):
                 meta = {k: v for k, v in (live.get("metadata") or {}).items() if k in REARM_METADATA}
                 self.client.write("applications", {"metadata": meta, "spec": spec["spec"]}, update=True)
         except ApiError as err:

@@ -25,7 +25,7 @@ class Progress:
 
     @property
     def converging(self) -> bool:
-        """The apps' phase has begun (objects are all written by then)."""
+        """The apps' phase has begun (with a sync, while the applications are still written: drkit.pipeline)."""
         return self.apps > 0
 
     @property

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drkit import versions
+from drkit.errors import ApiError
 from drkit.kinds import KINDS, normalize
 
 UNKNOWN = "unknown"  # a dropped field drkit's version table does not explain: treated like a policy one
@@ -42,6 +43,36 @@ class Loss:
 
     def to_json(self) -> dict[str, str]:
         return {"path": self.path, "effect": self.effect}
+
+
+def read_back(client: Any, step: Any, answer: Any) -> list[Loss]:
+    """The fields of the object just written that the target did not keep: from its answer, a GET, or the table."""
+    row, body = KINDS[step.kind], step.body or {}
+    if row.read_back == "get":
+        params = {"appProject": body["project"]} if body.get("project") else None
+        try:
+            answer = client.get_object(step.kind, step.name, params)
+        except ApiError:
+            return step.losses  # written, but not readable now: the version table's word stands
+    elif row.read_back != "answer":
+        return step.losses
+    known = rows(step.kind, body)
+    seen = observed(step.kind, body, answer, known)
+    return merged(seen, unobservable(step.losses, step.kind, body, known))
+
+
+def field_loss(step: Any, lost: list[Loss], version: str) -> str:
+    """`<kind> <name>: Argo CD <v> did not keep <fields>; what was done; what to do`."""
+    row = KINDS[step.kind]
+    fields = ", ".join(str(loss) for loss in lost if loss.policy)
+    needed = [loss.since for loss in lost if loss.policy and loss.since]
+    upgrade = f"Argo CD v{'.'.join(map(str, max(needed)))} or later" if needed else "an Argo CD that keeps them"
+    return (
+        f"{row.singular} {step.name}: Argo CD {version or '(version unknown)'} did not keep {fields}, so it would "
+        f"act differently from the backup; it is stored as the target holds it, and nothing that depends on it was "
+        f"synced or re-armed. Restore onto {upgrade}, remove the fields from the backup's object, or rerun with "
+        "--allow-field-loss to accept the loss"
+    )
 
 
 def predict(kind: str, body: dict[str, Any], version: versions.Version | None) -> list[Loss]:

@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from drkit import argocd_settings, readback, sources, versions
 from drkit.argocd import Client
 from drkit.errors import ApiError, AuthError, Stop, ends_run
 from drkit.kinds import KINDS, RESTORE_ORDER, generated_by, normalize
+from drkit.pipeline import Written, run_beside, with_waiters
 from drkit.plan import Plan, Step, plan
 from drkit.progress import Callback, Tally
 from drkit.refs import MAY_USE, Index, kinds_to_read, refs  # noqa: F401 (kinds_to_read: for the CLI)
@@ -61,6 +63,7 @@ class AppTarget:
     rearm_spec: dict[str, Any] | None = None
     generated: bool = False  # by an ApplicationSet: converge waits for the set to recreate it
     project: str = ""  # the app's project, which converge asks with while awaiting a generated app
+    written: Callable[[], bool] | None = None  # blocks until drkit's write of it is over; True if restored (pipeline)
 
 
 # apply --------------------------------------------------------------------------------------------------------
@@ -72,21 +75,33 @@ def read_live(client: Client, kinds: list[str]) -> Objects:
 
 
 def apply(
-    client: Client, plan: Plan, options: RestoreOptions, tally: Tally | None = None, stop: Stop | None = None
+    client: Client,
+    plan: Plan,
+    options: RestoreOptions,
+    tally: Tally | None = None,
+    stop: Stop | None = None,
+    *,
+    kinds: tuple[str, ...] = RESTORE_ORDER,
+    broken: Index | None = None,
+    done: Callable[[Outcome], None] = lambda outcome: None,
 ) -> list[Outcome]:
     """Write the plan: kinds in restore order, one kind's objects in parallel; failures recorded, dependants skipped.
 
-    Once `stop` is halted (a run-ending error, or a signal), no new write starts: the rest is skipped with the reason.
+    `kinds` limits it to some kinds; `broken` carries the objects not restored across calls (what later kinds must
+    not depend on); `done` hears each outcome as soon as it is known. Once `stop` is halted (a run-ending error, or
+    a signal), no new write starts: the rest is skipped with the reason.
     """
-    broken, outcomes, tally, stop = Index(), [], tally or Tally(None), stop if stop is not None else Stop()
+    broken, outcomes = broken if broken is not None else Index(), []
+    tally, stop = tally or Tally(None), stop if stop is not None else Stop()
 
     def work(step: Step) -> Outcome:
         outcome = _apply_step(client, plan, step, broken, options, stop)
         if step.action in WRITES:
             tally.add(written=1)
+        done(outcome)
         return outcome
 
-    for kind in RESTORE_ORDER:
+    for kind in (k for k in RESTORE_ORDER if k in kinds):
         steps = plan.by_kind(kind)
         if not steps:
             continue
@@ -135,10 +150,10 @@ def _apply_step(client: Client, plan: Plan, step: Step, broken: Index, options: 
         if ends_run(err):
             return _stopped(step, err, stop)
         return Outcome(step.kind, step.name, "fail", error=_failure(step, err))
-    lost = read_back(client, step, answer)
+    lost = readback.read_back(client, step, answer)
     outcome = Outcome(step.kind, step.name, step.action, diff=step.changes or None, dropped=lost, written=True)
     if any(loss.policy for loss in lost) and not options.allow_field_loss:
-        outcome.action, outcome.error = "fail", field_loss(step, lost, plan.target_version)
+        outcome.action, outcome.error = "fail", readback.field_loss(step, lost, plan.target_version)
     return outcome
 
 
@@ -147,36 +162,6 @@ def _stopped(step: Step, err: ApiError, stop: Stop) -> Outcome:
     stop.on_error(err)
     error = f"{KINDS[step.kind].singular} {step.name}: not known to be written, the restore stopped here: {err}"
     return Outcome(step.kind, step.name, "fail", error=error)
-
-
-def read_back(client: Client, step: Step, answer: Any) -> list[readback.Loss]:
-    """The fields of the object just written that the target did not keep: from its answer, a GET, or the table."""
-    row, body = KINDS[step.kind], step.body or {}
-    if row.read_back == "get":
-        params = {"appProject": body["project"]} if body.get("project") else None
-        try:
-            answer = client.get_object(step.kind, step.name, params)
-        except ApiError:
-            return step.losses  # written, but not readable now: the version table's word stands
-    elif row.read_back != "answer":
-        return step.losses
-    known = readback.rows(step.kind, body)
-    seen = readback.observed(step.kind, body, answer, known)
-    return readback.merged(seen, readback.unobservable(step.losses, step.kind, body, known))
-
-
-def field_loss(step: Step, lost: list[readback.Loss], version: str) -> str:
-    """`<kind> <name>: Argo CD <v> did not keep <fields>; what was done; what to do`."""
-    row = KINDS[step.kind]
-    fields = ", ".join(str(loss) for loss in lost if loss.policy)
-    needed = [loss.since for loss in lost if loss.policy and loss.since]
-    upgrade = f"Argo CD v{'.'.join(map(str, max(needed)))} or later" if needed else "an Argo CD that keeps them"
-    return (
-        f"{row.singular} {step.name}: Argo CD {version or '(version unknown)'} did not keep {fields}, so it would "
-        f"act differently from the backup; it is stored as the target holds it, and nothing that depends on it was "
-        f"synced or re-armed. Restore onto {upgrade}, remove the fields from the backup's object, or rerun with "
-        "--allow-field-loss to accept the loss"
-    )
 
 
 def _payload(plan: Plan, step: Step) -> dict[str, Any]:
@@ -244,15 +229,14 @@ def restore(
         report.objects = planned(the_plan, options)
     else:
         tally = Tally(progress, objects=sum(1 for s in the_plan.steps if s.action in WRITES))
-        report.objects = apply(client, the_plan, options, tally, stop)
+        if options.sync and converge is not None:
+            report.objects, report.converged = converging(client, the_plan, backup.objects, options, converge, tally,
+                                                          stop)  # fmt: skip
+        else:
+            report.objects = apply(client, the_plan, options, tally, stop)
         targets = app_targets(the_plan, report.objects, backup.objects)
-        done = {
-            o.name for o in report.objects if o.kind == "applicationsets" and o.action != "fail" and o.action != "skip"
-        }
-        appsets = [doc for name, doc in the_plan.rearm_appsets.items() if name in done]
-        if options.sync and converge is not None and (targets or appsets) and not stop:
-            report.converged = converge(client, targets, appsets, options, progress=tally, stop=stop)
-        elif (any(t.rearm_spec for t in targets) or appsets) and not stop:
+        appsets = appsets_to_rearm(the_plan, report.objects)
+        if (any(t.rearm_spec for t in targets) or appsets) and not stop and not report.converged:
             report.notes.append(
                 f"{sum(1 for t in targets if t.rearm_spec)} application(s) left with automated sync disarmed and "
                 f"{len(appsets)} ApplicationSet(s) unable to delete; restore again with --sync to re-arm them"
@@ -261,6 +245,42 @@ def restore(
         report.still_disarmed = still_disarmed(targets, appsets, report.converged)
     report.not_in_backup = not_in_backup(the_plan, objects)
     return report
+
+
+def converging(
+    client: Client,
+    the_plan: Plan,
+    backup_objects: Objects,
+    options: RestoreOptions,
+    converge: Converge,
+    tally: Tally,
+    stop: Stop,
+) -> tuple[list[Outcome], list[Any]]:
+    """Apply the plan and converge the applications, each app's converge beginning once it is written (pipeline)."""
+    broken, others = Index(), tuple(k for k in RESTORE_ORDER if k != "applications")
+    outcomes = apply(client, the_plan, options, tally, stop, kinds=others, broken=broken)
+    planned_apps = [Outcome(s.kind, s.name, s.action) for s in the_plan.by_kind("applications")]
+    candidates = app_targets(the_plan, outcomes + planned_apps, backup_objects)
+    appsets = appsets_to_rearm(the_plan, outcomes)
+    if stop or not (candidates or appsets):
+        return outcomes + apply(client, the_plan, options, tally, stop, kinds=("applications",), broken=broken), []
+    written = Written(s.name for s in the_plan.by_kind("applications"))
+    writes = partial(apply, client, the_plan, options, tally, stop, kinds=("applications",), broken=broken,
+                     done=lambda outcome: written.record(outcome.name, outcome.action))  # fmt: skip
+    thread, box = run_beside(writes, written)
+    try:
+        converged = converge(client, with_waiters(candidates, written), appsets, options, progress=tally, stop=stop)
+    finally:
+        thread.join()
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return outcomes + box[0], converged
+
+
+def appsets_to_rearm(the_plan: Plan, outcomes: list[Outcome]) -> list[dict[str, Any]]:
+    """The ApplicationSets written unable to delete, whose original documents converge re-applies at the end."""
+    done = {o.name for o in outcomes if o.kind == "applicationsets" and o.action not in ("fail", "skip")}
+    return [doc for name, doc in the_plan.rearm_appsets.items() if name in done]
 
 
 def still_disarmed(targets: list[AppTarget], appsets: list[dict[str, Any]], converged: list[Any]) -> list[str]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from drkit.testing import syncwindows
 from drkit.testing.gojson import compact
 from drkit.testing.rpc import FAILED_PRECONDITION, INVALID_ARGUMENT, PERMISSION_DENIED, UNKNOWN, GrpcError, Request
-from drkit.testing.specs import POLICY_FINALIZERS, automated, sources_of
+from drkit.testing.specs import POLICY_FINALIZERS, automated, clone, sources_of
 from drkit.testing.state import State
 
 
@@ -84,7 +83,7 @@ def sync(state: State, req: Request) -> Any:
     with state.lock:
         current = state.applications.get(key, app)
         _check_sync(current, body)
-        new = copy.deepcopy(current)
+        new = clone(current)
         new["operation"] = _operation(req, current, body)
         new.get("status", {}).pop("operationState", None)
         return state.put_app(key, new, current)
@@ -98,7 +97,7 @@ def terminate(state: State, req: Request) -> Any:
         current = state.applications[key]
         if not current.get("operation") or not current.get("status", {}).get("operationState"):
             raise GrpcError(FAILED_PRECONDITION, "Unable to terminate operation. No operation is in progress")
-        new = copy.deepcopy(current)
+        new = clone(current)
         new["status"]["operationState"]["phase"] = "Terminating"
         state.put_app(key, new, current)
     return {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -11,12 +10,12 @@ from drkit.testing import watch as streams
 from drkit.testing.app_validation import check_app
 from drkit.testing.labels import parse_selector
 from drkit.testing.rpc import DEADLINE_EXCEEDED, INTERNAL, INVALID_ARGUMENT, NOT_FOUND, GrpcError, Request, Response
-from drkit.testing.specs import REFRESH, USER_META, same_meta, set_or_drop, sources_of, upserted
+from drkit.testing.specs import REFRESH, USER_META, clone, same_meta, set_or_drop, sources_of, upserted
 from drkit.testing.state import State
 
 
 def _stored(app: dict[str, Any], namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
-    meta = {k: copy.deepcopy(v) for k, v in app.get("metadata", {}).items() if k in USER_META and v}
+    meta = {k: clone(v) for k, v in app.get("metadata", {}).items() if k in USER_META and v}
     meta["namespace"] = namespace
     out = {"metadata": meta, "spec": spec}
     if app.get("status"):
@@ -86,7 +85,7 @@ def get(state: State, req: Request) -> Any:
     key = (namespace, name)
     with state.lock:
         current = state.applications[key]
-        new = copy.deepcopy(current)
+        new = clone(current)
         new["metadata"].setdefault("annotations", {})[REFRESH] = "hard" if refresh == "hard" else "normal"
         patched = int(state.put_app(key, new, current)["metadata"]["resourceVersion"])
     with state.changed:
@@ -136,7 +135,7 @@ def _update(state: State, req: Request, app: dict[str, Any], namespace: str, spe
     key = (namespace, name)
     with state.lock:
         current = state.applications.get(key, existing)
-        new = copy.deepcopy(current)
+        new = clone(current)
         new["spec"] = spec
         if not spec_only:
             for field in ("labels", "annotations", "finalizers"):
@@ -186,7 +185,7 @@ def project_fields(items: list[dict[str, Any]], fields: str) -> list[dict[str, A
 
 
 def _without(item: dict[str, Any], paths: list[list[str]]) -> dict[str, Any]:
-    kept = copy.deepcopy(item)
+    kept = clone(item)
     for path in paths:
         parent: Any = kept
         for part in path[:-1]:

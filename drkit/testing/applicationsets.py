@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from drkit.testing import watch as streams
 from drkit.testing.labels import parse_selector
 from drkit.testing.rpc import INVALID_ARGUMENT, NOT_FOUND, UNKNOWN, GrpcError, Request, Response
-from drkit.testing.specs import USER_META, appset_project, same_meta, upserted
+from drkit.testing.specs import USER_META, appset_project, clone, same_meta, upserted
 from drkit.testing.state import State
 from drkit.testing.templates import render, resources_of
 
@@ -73,7 +72,7 @@ def create(state: State, req: Request) -> Any:
             raise GrpcError(INVALID_ARGUMENT, f"ApplicationSet references project {project} which does not exist")
     stored = {"metadata": {k: v for k, v in meta.items() if k in USER_META and v}, "spec": body.get("spec", {})}
     if req.flag("dryRun"):
-        preview = copy.deepcopy(stored)
+        preview = clone(stored)
         preview["status"] = {"resources": resources_of(render(preview))}
         return preview
     if not meta.get("name"):  # kube-apiserver validation: Invalid, hence InvalidArgument
@@ -109,7 +108,7 @@ def delete(state: State, req: Request) -> Any:
 
 
 def generate(state: State, req: Request) -> Any:
-    appset = copy.deepcopy((req.body or {}).get("applicationSet") or {})
+    appset = clone((req.body or {}).get("applicationSet") or {})
     appset.setdefault("metadata", {}).setdefault("namespace", state.namespace)
     appset["metadata"].setdefault("name", "")
     state.enforce(req, "applicationsets", "create", state.appset_rbac(appset))

@@ -17,7 +17,6 @@ updates/deletes of generated apps.
 
 from __future__ import annotations
 
-import copy
 import time
 from typing import Any
 
@@ -27,6 +26,7 @@ from drkit.testing.specs import (
     CONTROLLER_FINALIZERS,
     REFRESH,
     automated,
+    clone,
     compared_to,
     destination_of,
     owned,
@@ -150,7 +150,7 @@ def _health_and_sync(state: State, app: dict[str, Any]) -> None:
 
 def _finalize(state: State, key: Key, app: dict[str, Any]) -> None:
     """A deleting app loses Argo CD's finalizers, and vanishes when none is left (finalizeApplicationDeletion)."""
-    new = copy.deepcopy(app)
+    new = clone(app)
     meta = new["metadata"]
     kept = [f for f in meta.get("finalizers", []) if not f.startswith(CONTROLLER_FINALIZERS)]
     if not kept:
@@ -168,7 +168,7 @@ def _begin(new: dict[str, Any]) -> bool:
     if not new.get("operation") or (op and op.get("phase") in ("Running", "Terminating")):
         return False
     status["operationState"] = {
-        "operation": copy.deepcopy(new["operation"]),
+        "operation": clone(new["operation"]),
         "phase": "Running",
         "message": "one or more tasks are running",
         "startedAt": now(),
@@ -190,7 +190,7 @@ def _refresh(state: State, new: dict[str, Any]) -> bool:
     requested = operation is not None and not _blocked(state, new)
     if requested:
         new["operation"] = operation
-        state.auto_synced.append(((meta["namespace"], meta["name"]), copy.deepcopy(new["spec"]["syncPolicy"])))
+        state.auto_synced.append(((meta["namespace"], meta["name"]), clone(new["spec"]["syncPolicy"])))
     status["reconciledAt"] = now()
     return requested
 
@@ -204,7 +204,7 @@ def reconcile_app(state: State, key: Key, operations: bool = True) -> None:
     if app["metadata"].get("deletionTimestamp"):
         _finalize(state, key, app)
         return
-    new = copy.deepcopy(app)
+    new = clone(app)
     more = operations and _begin(new)
     if operations and not more and new.get("operation"):
         _finish(state, new, new["status"]["operationState"])
@@ -232,7 +232,7 @@ def begin_operation(state: State, key: Key) -> bool:
         app = state.applications.get(key)
         if app is None or app["metadata"].get("deletionTimestamp"):
             return False
-        new = copy.deepcopy(app)
+        new = clone(app)
         if not _begin(new):
             return bool(new.get("operation"))
         state.put_app(key, new, app)
@@ -245,7 +245,7 @@ def end_operation(state: State, key: Key) -> None:
         app = state.applications.get(key)
         if app is None or not app.get("operation") or not app.get("status", {}).get("operationState"):
             return
-        new = copy.deepcopy(app)
+        new = clone(app)
         _finish(state, new, new["status"]["operationState"])
         _health_and_sync(state, new)
         state.put_app(key, new, app)
@@ -255,7 +255,7 @@ def mark_synced(state: State, key: Key) -> None:
     """Make an app Synced and Healthy directly in state, as if a sync had finished (seeding's `x-synced`)."""
     with state.lock:
         app = state.applications[key]
-        new = copy.deepcopy(app)
+        new = clone(app)
         revisions = targets(new["spec"])
         revision = {"revisions": revisions} if new["spec"].get("sources") else {"revision": revisions[0]}
         new["status"] = {
@@ -285,7 +285,7 @@ def reconcile_appset(state: State, key: Key) -> None:
         if current is None:
             state.put_app(app_key, app, None)
         elif owned(current, uid) and may_update and _differs(current, app):
-            new = copy.deepcopy(current)
+            new = clone(current)
             new["spec"] = app["spec"]
             for field in ("labels", "annotations", "finalizers"):
                 set_or_drop(new["metadata"], field, app["metadata"].get(field))
@@ -296,7 +296,7 @@ def reconcile_appset(state: State, key: Key) -> None:
             state.delete_app(app_key, False if preserve else None, "")
     resources = resources_of(generated)
     if appset.get("status", {}).get("resources") != resources:
-        new_set = copy.deepcopy(appset)
+        new_set = clone(appset)
         new_set.setdefault("status", {})["resources"] = resources
         state.put_appset(key, new_set, appset)
     state.pending.discard(("appset", key))

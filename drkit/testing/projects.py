@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import re
 import uuid
@@ -22,7 +21,7 @@ from drkit.testing.rpc import (
     GrpcError,
     Request,
 )
-from drkit.testing.specs import destination_of, sources_of
+from drkit.testing.specs import clone, destination_of, sources_of
 from drkit.testing.state import State
 
 ROLE_NAME = re.compile(r"^[a-zA-Z0-9]([-_a-zA-Z0-9]*[a-zA-Z0-9])?$")
@@ -118,7 +117,7 @@ def _validate_policy(project: str, role: str, policy: str) -> None:
 
 def normalize_tokens(project: dict[str, Any]) -> dict[str, Any]:
     """A copy with spec.roles[].jwtTokens and status.jwtTokensByRole merged by id (id defaults to iat)."""
-    project = copy.deepcopy(project)
+    project = clone(project)
     by_role = project.get("status", {}).get("jwtTokensByRole", {})
     for role in project.get("spec", {}).get("roles", []):
         merged: dict[str, dict[str, Any]] = {}
@@ -208,7 +207,7 @@ def create(state: State, req: Request) -> Any:
                 f'existing project spec is different; use upsert flag to force update; difference in keys "{keys}"',
             )
         state.enforce(req, "projects", "update", name)
-        updated = copy.deepcopy(existing)
+        updated = clone(existing)
         updated["spec"] = project.get("spec", {})
         state.projects[name] = state.stamp(updated, existing)
         return normalize_tokens(state.projects[name])

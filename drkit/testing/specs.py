@@ -6,6 +6,7 @@ Plain functions over the stored dicts (no simulator state), each after the Argo 
 from __future__ import annotations
 
 import copy
+import pickle
 from typing import Any
 
 IN_CLUSTER = "https://kubernetes.default.svc"
@@ -20,6 +21,12 @@ POLICY_FINALIZERS = {
 CONTROLLER_FINALIZERS = (RESOURCES_FINALIZER, "post-delete-finalizer.argocd.argoproj.io")
 USER_META = ("name", "namespace", "labels", "annotations", "finalizers", "ownerReferences")
 COMPARED_META = ("labels", "annotations", "finalizers")
+
+
+def clone(obj: Any) -> Any:
+    """A deep copy of a stored object (JSON-like data), made to be changed into its next version: a pickle round
+    trip, several times cheaper than copy.deepcopy, which the controller would otherwise spend most of its time in."""
+    return pickle.loads(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
 
 
 def sources_of(spec: dict[str, Any]) -> list[dict[str, Any]]:

@@ -8,7 +8,6 @@ one, so watch-journal entries and responses already handed out stay consistent s
 
 from __future__ import annotations
 
-import copy
 import fnmatch
 import secrets
 import threading
@@ -19,6 +18,7 @@ from drkit.testing import specs
 from drkit.testing.clock import now, timestamp
 from drkit.testing.known_hosts import DEFAULT_KNOWN_HOSTS
 from drkit.testing.rpc import NOT_FOUND, PERMISSION_DENIED, GrpcError, Request
+from drkit.testing.specs import clone
 from drkit.testing.versions import Release
 from drkit.testing.watch import Journal
 
@@ -197,7 +197,7 @@ class State:
         app = self.applications.pop(key, None)
         if app is None:
             return
-        gone = copy.deepcopy(app)
+        gone = clone(app)
         gone["metadata"]["resourceVersion"] = self.next_rv()
         self.emit("app", "DELETED", gone)
         for set_key, appset in self.applicationsets.items():
@@ -207,7 +207,7 @@ class State:
     def delete_app(self, key: Key, cascade: bool | None, policy: str) -> None:
         """Kubernetes delete with Argo CD's cascade finalizer (None: a plain delete, as GC does) (§6.21)."""
         current = self.applications[key]
-        new = copy.deepcopy(current)
+        new = clone(current)
         meta = new["metadata"]
         finalizers = list(meta.get("finalizers") or [])
         ours = [f for f in finalizers if f.startswith(specs.RESOURCES_FINALIZER)]
@@ -230,7 +230,7 @@ class State:
     def delete_appset(self, key: Key) -> None:
         """Remove a set; Kubernetes GC deletes its Applications, non-cascading with preserveResourcesOnDeletion."""
         appset = self.applicationsets.pop(key)
-        gone = copy.deepcopy(appset)
+        gone = clone(appset)
         gone["metadata"]["resourceVersion"] = self.next_rv()
         self.emit("appset", "DELETED", gone)
         uid = appset["metadata"].get("uid")

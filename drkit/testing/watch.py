@@ -52,6 +52,36 @@ class Journal:
         return self.seq, self.entries[start:]
 
 
+class Fields:
+    """The gateway's generic `?fields=` filter of stream messages (argoproj/pkg v2.0.1 grpc/http/forwarders.go
+    `newMarshaler`, `processItem`; Argo CD v2.10.0 and v3.5.1 pkg/apiclient/application/forwarder_overwrite.go give
+    the app watch no field processor of its own): `a.b,c` keeps those dotted paths of `{"result": ...}`, whole; a
+    leading `-` drops them instead. A map key is kept when its path is listed or is a string prefix of a listed one;
+    list items share their list's path. Only the first `fields` parameter counts (`Query().Get`)."""
+
+    def __init__(self, query: str) -> None:
+        self.exclude = query.startswith("-")
+        self.paths = frozenset(query.removeprefix("-").split(",")) if query else frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.paths)
+
+    def apply(self, item: Any, path: str = "") -> Any:
+        """`item` filtered (a new object: stored snapshots are never changed)."""
+        if isinstance(item, list):
+            return [self.apply(each, path) for each in item]
+        if not isinstance(item, dict):
+            return item
+        out = {}
+        for key, value in item.items():
+            here = f"{path}.{key}" if path else key
+            listed = here in self.paths
+            under = listed or any(p.startswith(here) for p in self.paths)
+            if (self.exclude and not listed) or (not self.exclude and under):
+                out[key] = value if listed else self.apply(value, here)
+        return out
+
+
 def respond(
     journal: Journal,
     stopping: threading.Event,
@@ -65,7 +95,7 @@ def respond(
     """A chunked NDJSON (or SSE with `Accept: text/event-stream`) stream of watch events from journal `seq` on."""
     sse = "text/event-stream" in req.headers.get("accept", "")
     content_type = "text/event-stream" if sse else "application/json"
-    events = _events(journal, stopping, payload, _Cursor(kind, seq, initial, match), sse)
+    events = _events(journal, stopping, payload, _Cursor(kind, seq, initial, match), sse, Fields(req.arg("fields")))
     return Response(headers={"Content-Type": content_type}, stream=events)
 
 
@@ -76,11 +106,14 @@ class _Cursor:
         self.kind, self.seq, self.initial, self.match = kind, seq, initial, match
 
 
-def _events(journal: Journal, stopping: threading.Event, payload: str, cursor: _Cursor, sse: bool) -> Iterator[bytes]:
-    last: dict[str, bytes] = {}  # dedup key is the name only, as in Argo CD
+def _events(
+    journal: Journal, stopping: threading.Event, payload: str, cursor: _Cursor, sse: bool, fields: Fields
+) -> Iterator[bytes]:
+    last: dict[str, bytes] = {}  # dedup key is the name only, as in Argo CD, and on the filtered message
 
     def frame(event: str, obj: dict[str, Any]) -> bytes:
-        line = json.dumps({"result": {"type": event, payload: obj}}, separators=(",", ":")).encode()
+        message = {"result": {"type": event, payload: obj}}
+        line = json.dumps(fields.apply(message) if fields else message, separators=(",", ":")).encode()
         name = obj["metadata"]["name"]
         if last.get(name) == line:
             return b""

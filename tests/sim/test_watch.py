@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from drkit.testing import Simulator
+from drkit.testing.watch import Fields
 from tests.sim.conftest import Api, app_body, first_live_event
 
 STREAM = "/api/v1/stream/applications"
@@ -109,3 +110,33 @@ def test_appset_watch_floors_every_event_at_the_resource_version(papi, paused):
     with first_live_event(papi, f"/api/v1/stream/applicationsets?name=set&resourceVersion={floor}", relabel) as r:
         event = json.loads(next(r.iter_lines()))["result"]
     assert int(event["applicationSet"]["metadata"]["resourceVersion"]) == floor
+
+
+def test_fields_keep_only_the_listed_paths_and_dedupe_on_what_is_left(papi):
+    """argoproj/pkg v2.0.1 grpc/http/forwarders.go: `newMarshaler` reads `fields`, `processItem` keeps a key whose
+    path is listed (whole) or a string prefix of a listed one, list items share their list's path; the stream
+    forwarder drops an event whose filtered JSON equals the last one sent for that name."""
+    body = app_body("guestbook")
+    body["metadata"]["labels"] = {"team": "a"}
+    papi.post("/api/v1/applications", body)
+    fields = "result.type,result.application.metadata.name,result.application.metadata.labels"
+    with papi.get(f"{STREAM}?name=guestbook&fields={fields}", stream=True, timeout=10) as r:
+        lines = r.iter_lines()
+        first = json.loads(next(lines))
+        meta = {"name": "guestbook", "labels": {"team": "a"}}
+        assert first == {"result": {"type": "ADDED", "application": {"metadata": meta}}}
+        _relabel(papi, "guestbook", "a")
+        other = app_body("guestbook")
+        other["metadata"]["labels"] = {"n": "a"}
+        other["spec"]["destination"]["namespace"] = "elsewhere"  # a change the fields do not show: not sent
+        assert papi.put("/api/v1/applications/guestbook?validate=false", other).status_code == 200
+        _relabel(papi, "guestbook", "b")
+        changes = [json.loads(next(lines))["result"]["application"]["metadata"]["labels"] for _ in range(2)]
+    assert changes == [{"n": "a"}, {"n": "b"}]
+    exclude = Fields("-result.application.spec,result.application.status.resources")
+    event = {"result": {"application": {"spec": {"x": 1}, "status": {"resources": [1], "health": {"status": "ok"}}}}}
+    assert exclude.apply(event) == {"result": {"application": {"status": {"health": {"status": "ok"}}}}}
+    listed = Fields("result.items.name")
+    assert listed.apply({"result": {"items": [{"name": "a", "x": 1}, {"name": "b"}]}}) == {
+        "result": {"items": [{"name": "a"}, {"name": "b"}]}
+    }

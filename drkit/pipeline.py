@@ -1,0 +1,77 @@
+"""Converge while the applications are still being written: each app is refreshed and synced once it is written.
+
+A restore writes every kind in order, and the applications last; waiting for the last application's write
+before the first sync leaves the controller idle for the whole write phase. Here the applications' writes run in
+one thread while converge works in another, and each app's converge starts when its own write is over:
+- an app whose write failed or was skipped is dropped from converge, as if it had never been a target;
+- an app of apps (another app names it as its parent) starts only once every application is written: its sync
+  applies its children's Application manifests, which must not race drkit's own (disarmed) writes of them;
+- apps an ApplicationSet generates are not written by drkit: they start at once (converge awaits their set);
+- stages keep their order: a later wave or depth still waits for the one before (converge.stages).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+WRITTEN = ("create", "update", "unchanged")
+
+
+class Written:
+    """Which applications the write phase is done with, and whether each was restored; shared by both threads."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self._done = {name: threading.Event() for name in names}
+        self._restored: dict[str, bool] = {}
+        self._all = threading.Event()
+
+    def record(self, name: str, action: str) -> None:
+        """One application's outcome (its `action`): converge may start it."""
+        self._restored[name] = action in WRITTEN
+        if name in self._done:
+            self._done[name].set()
+
+    def finish(self) -> None:
+        """The write phase is over (done, stopped or broken): nothing more will be written."""
+        self._all.set()
+        for event in self._done.values():
+            event.set()
+
+    def waiter(self, name: str, *, after_all: bool = False) -> Callable[[], bool]:
+        """A call that blocks until `name` (with `after_all`, every application) is written; True if restored."""
+
+        def written() -> bool:
+            (self._all if after_all else self._done[name]).wait()
+            return self._restored.get(name, False)
+
+        return written
+
+
+def with_waiters(targets: list[Any], written: Written) -> list[Any]:
+    """`targets` (restore.AppTarget) each told what to wait for: see the module docstring."""
+    parents = {p for t in targets for p in t.parents}
+    for target in targets:
+        if not target.generated:
+            key = f"{target.namespace}/{target.name}"
+            target.written = written.waiter(key, after_all=target.name in parents or key in parents)
+    return targets
+
+
+def run_beside(work: Callable[[], Any], written: Written) -> tuple[threading.Thread, list[Any]]:
+    """Start `work` (the applications' writes) in a thread; its result, or the exception it raised, lands in the
+    list once the thread is joined. `written` is finished whatever happens, so no converge worker waits forever."""
+    box: list[Any] = []
+
+    def run() -> None:
+        try:
+            box.append(work())
+        except BaseException as err:  # re-raised in the restoring thread, after converge has ended
+            box.append(err)
+        finally:
+            written.finish()
+
+    thread = threading.Thread(target=run, name="write-applications", daemon=True)
+    thread.start()
+    return thread, box
