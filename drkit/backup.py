@@ -98,7 +98,7 @@ def write_objects(writer: Writer, client: Client, kinds: Iterable[str]) -> list[
     warnings: list[str] = []
     for kind in kinds:
         try:
-            for obj in fetch(client, kind, writer.pool):
+            for obj in fetch(client, kind, writer.pool, warnings):
                 writer.put(kind, *serialise(kind, obj))
         except ApiError as err:
             if not skipped(err):

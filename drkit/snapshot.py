@@ -2,7 +2,7 @@
 
 Lists are parsed as they arrive (`Client.iter_list`) and objects are put in parallel with a bound on those in
 flight, so an export's memory does not grow with the instance; an app list past argocd-server's gRPC message
-limit is read again per project.
+limit is read again per project, with a warning when Argo CD does not confirm the token sees every project.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from drkit.argocd import Client
+from drkit.argocd import Client, quote_id
 from drkit.errors import ApiError, IntegrityError, NotFound, PermissionDenied, TooLarge
 from drkit.kinds import KINDS
 from drkit.sealing import Seal
@@ -23,50 +23,116 @@ from drkit.store import Store
 Progress = Callable[[int, int], None]
 
 MIB = 1024 * 1024
+PROJECT_ROUNDS = 3  # project lists read while apps are read per project, for projects created meanwhile
 
 
-def fetch(client: Client, kind: str, pool: ThreadPoolExecutor) -> Iterator[dict[str, Any]]:
-    """Every object of one kind as the API returns it, one at a time; GPG keys are read one by one (row.read_each)."""
+def fetch(
+    client: Client, kind: str, pool: ThreadPoolExecutor, warnings: list[str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every object of one kind as the API returns it, one at a time; GPG keys are read one by one (row.read_each).
+
+    What may be missing from a kind that was read (see `applications`) is added to `warnings`.
+    """
     row = KINDS[kind]
-    items = applications(client) if kind == "applications" else client.iter_list(kind)
+    if kind == "applications":
+        items = applications(client, [] if warnings is None else warnings)
+    else:
+        items = client.iter_list(kind)
     if row.read_each:
         items = pool.map(lambda item: client.get_object(kind, row.identity(item)), list(items))
     return (item for item in items if row.builtin is None or not row.builtin(item))
 
 
-def applications(client: Client) -> Iterator[dict[str, Any]]:
+def applications(client: Client, warnings: list[str]) -> Iterator[dict[str, Any]]:
     """Every application: one list, or one list per project when the whole passes argocd-server's gRPC limit.
 
     Argo CD sends a list as one gRPC message and has no pagination (API-NOTES §1.4); `projects=` is filtered
     by the server before it sends (v3.5.1 `server/application/application.go` `List`, `FilterByProjectsP`), so
-    each project's list is a message of its own.
+    each project's list is a message of its own. `?fields=` is no lighter list: the gateway cuts the message it
+    received whole (testing/applications.py `list_apps`). Per project, the backup holds the apps of the projects
+    the token can list; when Argo CD does not confirm that is every project, `warnings` says so.
     """
+    seen: set[str] = set()
     try:
-        yield from client.iter_list("applications")
+        yield from _new(client.iter_list("applications"), seen)
         return
     except TooLarge as err:
         whole = err
+    yield from _per_project(client, whole, seen, warnings)
+    if not seen:  # the refused list proves applications exist: a backup must not be written without them
+        raise ApiError(
+            f"applications: the list ({whole.size / MIB:.0f} MiB) passes argocd-server's gRPC message limit, and "
+            "no project's own list holds any",
+            status=whole.status,
+            hint=f"give the token `projects, get, *`, or {_raise_limit(whole.size)}",
+        )
+    if not _every_project_visible(client):
+        warnings.append(
+            f"applications: read one project at a time, as the whole list ({whole.size / MIB:.0f} MiB) passes "
+            f"argocd-server's gRPC message limit ({whole.limit / MIB:.0f} MiB); Argo CD does not confirm this token "
+            "may list every project (can-i projects get *: no), and the apps of a project it cannot list are not in "
+            "this backup; give the token `projects, get, *` (runbooks/least-privilege.md), or "
+            + _raise_limit(whole.size)
+        )
+
+
+def _new(items: Iterator[dict[str, Any]], seen: set[str]) -> Iterator[dict[str, Any]]:
+    """The apps not yielded before: a list broken off and refused as too large is read again per project, and an
+    app that moves to another project between two projects' lists is in both."""
+    identity = KINDS["applications"].identity
+    for app in items:
+        if identity(app) not in seen:
+            seen.add(identity(app))
+            yield app
+
+
+def _per_project(client: Client, whole: TooLarge, seen: set[str], warnings: list[str]) -> Iterator[dict[str, Any]]:
+    """Each project's apps; the projects are listed again after their apps until no new one appears."""
+    listed: set[str] = set()
+    for _ in range(PROJECT_ROUNDS):
+        projects = _project_names(client, whole) - listed
+        if not projects:
+            return
+        for project in sorted(projects):
+            yield from _new(_project_apps(client, project), seen)
+        listed |= projects
+    warnings.append(
+        f"applications: new projects appeared each of the {PROJECT_ROUNDS} times the projects were listed while "
+        "their apps were read one project at a time; apps of the newest projects may be missing; run the export again"
+    )
+
+
+def _project_names(client: Client, whole: TooLarge) -> set[str]:
     try:
-        projects = [p["metadata"]["name"] for p in client.iter_list("projects")]
+        return {p["metadata"]["name"] for p in client.iter_list("projects")}
     except ApiError as err:
         raise ApiError(
             f"applications: the list ({whole.size / MIB:.0f} MiB) passes argocd-server's gRPC message limit "
             f"({whole.limit / MIB:.0f} MiB), and listing them per project needs the projects, which failed: {err}",
             status=err.status,
-            hint="give the token `projects, get`, or raise ARGOCD_GRPC_MAX_SIZE_MB on argocd-server",
+            hint=f"give the token `projects, get, *`, or {_raise_limit(whole.size)}",
         ) from None
-    found = 0
-    for project in projects:
-        for app in _project_apps(client, project):
-            found += 1
-            yield app
-    if not found:  # the refused list proves applications exist: a backup must not be written without them
-        raise ApiError(
-            f"applications: the list ({whole.size / MIB:.0f} MiB) passes argocd-server's gRPC message limit, and "
-            f"no project's own list holds any (projects seen: {len(projects)})",
-            status=whole.status,
-            hint="give the token `projects, get` on every project, or raise ARGOCD_GRPC_MAX_SIZE_MB on argocd-server",
-        )
+
+
+def _every_project_visible(client: Client) -> bool:
+    """Does Argo CD say the token may get any project (`GET /api/v1/account/can-i/projects/get/*`)?
+
+    The project list holds only the projects the token may `get` (v3.5.1 `server/project/project.go` `List`),
+    while an app list needs only `applications, get`, so a token may read apps of projects it cannot list.
+    `can-i` enforces the same policy on the object `*`, which only a grant on every project matches.
+    """
+    try:
+        return client.get("/api/v1/account/can-i/projects/get/" + quote_id("*")).get("value") == "yes"
+    except ApiError:
+        return False
+
+
+def _raise_limit(size: int) -> str:
+    """The next step that makes the whole list fit: the limit with a quarter's headroom."""
+    return (
+        f"set ARGOCD_GRPC_MAX_SIZE_MB on argocd-server to at least {math.ceil(size * 1.25 / MIB)} (the list's size "
+        "plus a quarter) and restart it"
+    )
 
 
 def _project_apps(client: Client, project: str) -> Iterator[dict[str, Any]]:
@@ -79,8 +145,7 @@ def _project_apps(client: Client, project: str) -> Iterator[dict[str, Any]]:
             size=err.size,
             limit=err.limit,
             status=err.status,
-            hint=f"set ARGOCD_GRPC_MAX_SIZE_MB on argocd-server to at least {math.ceil(err.size * 1.25 / MIB)} "
-            "(the size plus a quarter), restart it, then run the export again; no backup was written",
+            hint=f"{_raise_limit(err.size)}, then run the export again; no backup was written",
         ) from None
 
 

@@ -225,3 +225,67 @@ def test_a_refused_list_and_no_app_in_any_visible_project_leaves_no_backup(big_s
     with pytest.raises(ApiError, match="no project's own list holds any"):
         backup.export(client, open_store(str(tmp_path)), INSTANCE)
     assert backup.list_backups(open_store(str(tmp_path)), INSTANCE) == []
+
+
+def test_apps_of_a_project_the_token_cannot_list_are_not_missed_silently(big_sim: Simulator, tmp_path: Path) -> None:
+    """`applications, get, */*` without `projects, get` on green: the per-project lists cannot see green's apps.
+
+    Argo CD's project list keeps only the projects the token may get (v3.5.1 `server/project/project.go` `List`),
+    its app list only checks `applications, get`; `can-i projects get *` says whether every project is visible.
+    """
+    big_sim.grpc_max_mb = 1.0
+    kinds = ("applications", "applicationsets", "repositories", "clusters", "certificates", "gpgkeys")
+    big_sim.policies["backup"] = [(kind, "get", "*") for kind in kinds]
+    big_sim.policies["backup"] += [("projects", "get", "red"), ("projects", "get", "blue")]
+    token = big_sim.mint_token("backup:apiKey")
+    argv = ["export", "--server", big_sim.url, "--auth-token", token, "--store", str(tmp_path), "--instance", INSTANCE]
+    result = CliRunner().invoke(main, [*argv, "-o", "json"])
+    assert result.exit_code == 3, result.output
+    document = yaml.safe_load(result.stdout)
+    assert document["counts"]["applications"] == 60
+    (warning,) = [w for w in document["warnings"] if w.startswith("applications:")]
+    assert "can-i projects get *: no" in warning and "the apps of a project it cannot list are not in" in warning
+    assert "give the token `projects, get, *`" in warning and "ARGOCD_GRPC_MAX_SIZE_MB on argocd-server" in warning
+
+
+def moving_apps_during_the_first_project_list(sim: Simulator, moves: dict[str, str]) -> None:
+    """Once the first project's list is answered, move each app of `moves` to its project (created if new)."""
+    original = sim.gateway.handlers["ApplicationService_List"]
+    client = Client(sim.url, sim.token)
+    spec = {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}]}
+
+    def hooked(req: Any) -> Any:
+        answer = original(req)
+        if req.args("projects") and moves:
+            for name, project in moves.items():
+                client.post(
+                    "/api/v1/projects", {"project": {"metadata": {"name": project}, "spec": spec}, "upsert": True}
+                )
+                app = client.get(f"/api/v1/applications/{name}")
+                client.put(f"/api/v1/applications/{name}/spec", {**app["spec"], "project": project})
+            moves.clear()
+        return answer
+
+    sim.gateway.register({"ApplicationService_List": hooked})
+
+
+@pytest.mark.parametrize(
+    ("app", "to", "stored"),
+    [
+        ("red-000", "yellow", "yellow"),  # before red's list, to a new project: found by listing the projects again
+        ("blue-000", "red", "blue"),  # after blue's list, to red's, read later: in both lists, written once
+    ],
+)
+def test_an_app_moved_during_the_per_project_lists_is_written_once(
+    big_sim: Simulator, tmp_path: Path, app: str, to: str, stored: str
+) -> None:
+    """Projects are read blue, green, red; `app` moves to project `to` once blue's list is answered."""
+    big_sim.grpc_max_mb = 1.0
+    moves = {app: to}
+    moving_apps_during_the_first_project_list(big_sim, moves)
+    result = run_export(big_sim, str(tmp_path))
+    assert result.exit_code == 0 and moves == {}, result.output
+    assert yaml.safe_load(result.stdout)["counts"]["applications"] == 90
+    store = open_store(str(tmp_path))
+    latest = backup.resolve(store, INSTANCE, "latest")
+    assert yaml.safe_load(store.get(f"{INSTANCE}/{latest}/applications/argocd/{app}.yaml"))["spec"]["project"] == stored
