@@ -254,6 +254,11 @@ class Client:
         """`GET /api/v1/settings`: resource tracking, app label key and the like; it holds no secrets."""
         return self.get("/api/v1/settings") or {}
 
+    def can_i(self, resource: str, action: str, subresource: str) -> bool:
+        """Does Argo CD's RBAC give this token `action` on `resource` `subresource` (`/account/can-i`, §6.49)?"""
+        path = f"/api/v1/account/can-i/{resource}/{action}/{quote_id(subresource)}"
+        return self.get(path).get("value") == "yes"
+
     def release(self) -> Version | None:
         """The server's Argo CD release as (major, minor, patch), for `versions.dropped`; None when unknown."""
         return parse_version(self.version())

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from drkit.argocd import Client, quote_id
+from drkit.argocd import Client
 from drkit.errors import ApiError, IntegrityError, NotFound, PermissionDenied, TooLarge
 from drkit.kinds import KINDS
 from drkit.sealing import Seal
@@ -115,14 +115,14 @@ def _project_names(client: Client, whole: TooLarge) -> set[str]:
 
 
 def _every_project_visible(client: Client) -> bool:
-    """Does Argo CD say the token may get any project (`GET /api/v1/account/can-i/projects/get/*`)?
+    """Does Argo CD say the token may get any project (`can-i projects get *`)?
 
     The project list holds only the projects the token may `get` (v3.5.1 `server/project/project.go` `List`),
     while an app list needs only `applications, get`, so a token may read apps of projects it cannot list.
     `can-i` enforces the same policy on the object `*`, which only a grant on every project matches.
     """
     try:
-        return client.get("/api/v1/account/can-i/projects/get/" + quote_id("*")).get("value") == "yes"
+        return client.can_i("projects", "get", "*")
     except ApiError:
         return False
 
