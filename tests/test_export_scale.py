@@ -289,3 +289,28 @@ def test_an_app_moved_during_the_per_project_lists_is_written_once(
     store = open_store(str(tmp_path))
     latest = backup.resolve(store, INSTANCE, "latest")
     assert yaml.safe_load(store.get(f"{INSTANCE}/{latest}/applications/argocd/{app}.yaml"))["spec"]["project"] == stored
+
+
+def test_projects_that_keep_appearing_during_the_per_project_lists_are_warned_of(
+    big_sim: Simulator, tmp_path: Path
+) -> None:
+    """Each project list after the refused app list finds a project created since: after three rounds, a warning."""
+    big_sim.grpc_max_mb = 1.0
+    original = big_sim.gateway.handlers["ProjectService_List"]
+    client = Client(big_sim.url, big_sim.token)
+    created: list[str] = []
+
+    def hooked(req: Any) -> Any:
+        answer = original(req)
+        if any(path == "/api/v1/applications" for _, path in big_sim.gateway.requests):
+            created.append(f"new-{len(created)}")
+            client.post("/api/v1/projects", {"project": {"metadata": {"name": created[-1]}}, "upsert": True})
+        return answer
+
+    big_sim.gateway.register({"ProjectService_List": hooked})
+    big_sim.gateway.requests.clear()  # seeding posted apps
+    result = run_export(big_sim, str(tmp_path))
+    assert result.exit_code == 3, result.output
+    document = yaml.safe_load(result.stdout)
+    assert document["counts"]["applications"] == 90 and len(created) == 3
+    assert any("new projects appeared each of the 3 times the projects were listed" in w for w in document["warnings"])
