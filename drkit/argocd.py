@@ -95,7 +95,7 @@ class Client:
         timeout: float = 30.0,
         retries: int = 5,
         retry_budget: float = 60.0,
-        pool_size: int = 32,
+        pool_size: int = 256,  # connections kept for reuse: converge may hold --max-syncs hard refreshes at once
     ) -> None:
         self.base = server_url(server, plaintext=plaintext)
         self.timeout = timeout

@@ -131,13 +131,21 @@ def max_syncs(options: Options) -> int:
 
 
 class _Gated:
-    """The client with at most `workers` requests at once: `--concurrency` bounds requests, not apps in flight."""
+    """The client with at most `workers` requests at once: `--concurrency` bounds requests, not apps in flight.
+
+    Except a hard refresh: argocd-server holds it open until the controller has reconciled the app (API-NOTES
+    §2.2), so its length is the controller's (status processors, repo-server), not the API server's work. Held in
+    a request slot, eight of them would pace the whole converge at eight reconciliations at a time; it is bounded
+    by the apps in flight (`--max-syncs`) instead.
+    """
 
     def __init__(self, client: Any, workers: int) -> None:
         self.client, self.slots = client, threading.BoundedSemaphore(max(1, int(workers or 1)))
         self.retries = getattr(client, "retries", 0)
 
     def get(self, path: str, params: dict[str, Any] | None = None, **options: Any) -> Any:
+        if (params or {}).get("refresh"):
+            return self.client.get(path, params, **options)
         with self.slots:
             return self.client.get(path, params, **options)
 

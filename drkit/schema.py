@@ -15,14 +15,16 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 
 from drkit.errors import SchemaError
 from drkit.kinds import RESTORE_ORDER
+
+if TYPE_CHECKING:  # jsonschema is imported only when a document fails (its import costs 0.1 s a run)
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 FORMAT_VERSION = 1
 READABLE_VERSIONS = (1,)
@@ -72,6 +74,8 @@ def schema_for(kind: str, version: int = FORMAT_VERSION) -> dict[str, Any]:
 
 @functools.cache
 def _validator(kind: str, version: int) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(schema_for(kind, version))
 
 

@@ -12,10 +12,6 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-import boto3.session
-import botocore.config
-import botocore.exceptions
-
 from drkit.errors import ConfigError, ObjectNotFound, StoreError
 
 MAX_KEY_BYTES = 1024
@@ -267,6 +263,9 @@ class S3Store:
         self._sse = sse
         self._kms_key_id = kms_key_id
         self._lock_days = object_lock_days
+        import boto3.session  # here, not at the top: a local directory store (and `drkit --help`) never pays for it
+        import botocore.config
+
         config = botocore.config.Config(retries=RETRIES, max_pool_connections=32)
         with self._translate("connect to"):
             self._client = boto3.session.Session().client("s3", config=config)
@@ -320,6 +319,8 @@ class S3Store:
     @contextlib.contextmanager
     def _translate(self, action: str, key: str | None = None) -> Iterator[None]:
         """Turn botocore's exceptions into drkit's, naming the bucket, the key and the next step."""
+        import botocore.exceptions
+
         where = f"{self.url}/{key}" if key else self.url
         try:
             yield

@@ -6,11 +6,13 @@ tell the order of requests apart.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from drkit.argocd import Client
 from drkit.backup import Backup
 from drkit.converge import converge
 from drkit.restore import RestoreOptions, restore
@@ -95,3 +97,33 @@ def test_an_app_whose_write_failed_is_not_converged(source: Backup, target: Simu
     assert [o.name for o in failed] == ["argocd/app-05"] and report.exit_code == 3
     assert "app-05" not in {a["name"] for a in report.apps} and len(report.apps) == APPS
     assert "application argocd/app-05" not in report.still_disarmed
+
+
+class Counting(Client):
+    """A client that counts the hard refreshes it has open at once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lock, self.open, self.most = threading.Lock(), 0, 0
+
+    def get(self, path: str, params: dict[str, Any] | None = None, **options: Any) -> Any:
+        if not (params or {}).get("refresh"):
+            return super().get(path, params, **options)
+        with self.lock:
+            self.open += 1
+            self.most = max(self.most, self.open)
+        try:
+            return super().get(path, params, **options)
+        finally:
+            with self.lock:
+                self.open -= 1
+
+
+def test_a_hard_refresh_waits_on_the_controller_without_holding_a_request_slot(source: Backup) -> None:
+    """argocd-server holds a hard refresh until the controller reconciled the app: in a `--concurrency` slot, the
+    slots would pace converge at their number of reconciliations at a time, whatever the controller can do."""
+    with Simulator(reconcile_seconds=0.3) as slow:
+        client = Counting(slow.url, slow.token)
+        report = restore(client, source, None, RestoreOptions(timeout=120, concurrency=1), converge=converge)
+    assert report.exit_code == 0, report.lines()
+    assert client.most > 1

@@ -88,16 +88,19 @@ def get(state: State, req: Request) -> Any:
         new = clone(current)
         new["metadata"].setdefault("annotations", {})[REFRESH] = "hard" if refresh == "hard" else "normal"
         patched = int(state.put_app(key, new, current)["metadata"]["resourceVersion"])
-    with state.changed:
-        while not state.stopping.is_set():
-            app = state.applications.get(key)
-            if app is None:
-                raise GrpcError(NOT_FOUND, f'applications.argoproj.io "{name}" not found')
-            meta = app["metadata"]
-            if int(meta["resourceVersion"]) > patched and REFRESH not in (meta.get("annotations") or {}):
-                return app
-            state.changed.wait(0.5)
-    raise GrpcError(DEADLINE_EXCEEDED, "application refresh deadline exceeded")
+    answer: list[dict[str, Any]] = []
+
+    def refreshed(app: dict[str, Any] | None) -> bool:
+        if app is None:
+            raise GrpcError(NOT_FOUND, f'applications.argoproj.io "{name}" not found')
+        meta = app["metadata"]
+        if int(meta["resourceVersion"]) > patched and REFRESH not in (meta.get("annotations") or {}):
+            answer.append(app)
+        return bool(answer)
+
+    if not state.await_app(key, refreshed):
+        raise GrpcError(DEADLINE_EXCEEDED, "application refresh deadline exceeded")
+    return answer[0]
 
 
 def create(state: State, req: Request) -> Any:

@@ -12,6 +12,7 @@ import fnmatch
 import secrets
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from drkit.testing import specs
@@ -59,6 +60,7 @@ class State:
         self.changed = threading.Condition(self.lock)
         self.stopping = threading.Event()
         self.journal = Journal(self.changed)
+        self.app_waiters: dict[Key, list[threading.Event]] = {}  # set at the next write of that app (await_app)
         self.rv = 1000
         self.applications: dict[Key, dict[str, Any]] = {}
         self.applicationsets: dict[Key, dict[str, Any]] = {}
@@ -113,6 +115,22 @@ class State:
         meta["managedFields"] = [{"manager": "argocd-server", "operation": "Update", "time": now()}]
         self.notify()
         return obj
+
+    def await_app(self, key: Key, done: Callable[[dict[str, Any] | None], bool], poll: float = 0.5) -> bool:
+        """Wait until `done(app)` holds for the app at `key` (None once it is gone), woken by writes of that app
+        alone; False when the simulator stops first. (A wait on `changed` would wake at every write of any app.)"""
+        while not self.stopping.is_set():
+            with self.lock:
+                if done(self.applications.get(key)):
+                    return True
+                signal = threading.Event()
+                self.app_waiters.setdefault(key, []).append(signal)
+            signal.wait(poll)
+        return False
+
+    def _wake_app_waiters(self, key: Key) -> None:
+        for signal in self.app_waiters.pop(key, ()):
+            signal.set()
 
     def notify(self) -> None:
         with self.changed:
@@ -190,6 +208,8 @@ class State:
         store[key] = new
         self.emit(kind, "MODIFIED" if previous else "ADDED", new)
         self.pending.add((kind, key))
+        if kind == "app":
+            self._wake_app_waiters(key)
         return new
 
     def remove_app(self, key: Key) -> None:
@@ -200,6 +220,7 @@ class State:
         gone = clone(app)
         gone["metadata"]["resourceVersion"] = self.next_rv()
         self.emit("app", "DELETED", gone)
+        self._wake_app_waiters(key)
         for set_key, appset in self.applicationsets.items():
             if specs.owned(app, appset["metadata"].get("uid")):
                 self.pending.add(("appset", set_key))
