@@ -161,7 +161,7 @@ def test_list_items_are_yielded_before_the_whole_answer_arrived(trickle: str) ->
 def test_a_list_cut_short_every_time_fails_after_the_retries(trickle: str) -> None:
     Trickle.cut = True
     with pytest.raises(ConnectionFailed, match=r"broke while the list was read, 2 time\(s\)"):
-        list(Client(trickle, "", timeout=5, retries=1).iter_items("/api/v1/applications"))
+        list(Client(trickle, "", timeout=1, retries=1).iter_items("/api/v1/applications"))
 
 
 def backed_up(store: str) -> list[tuple[str, str]]:
