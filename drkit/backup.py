@@ -19,7 +19,7 @@ import yaml
 
 from drkit import __version__, documents, schema, sealing, signing, sources
 from drkit.argocd import Client
-from drkit.checking import fetch_object, open_object, parse_all, read_object  # noqa: F401 (read_object: re-exported)
+from drkit.checking import fetch_object, open_object, parse_all, read_all, read_object  # noqa: F401 (read_object: re-exported)
 from drkit.errors import ApiError, BackupNotFound, ConfigError, IntegrityError, ObjectNotFound
 from drkit.folders import MANIFEST, misplaced, unlisted, walk_keys  # noqa: F401 (re-exported)
 from drkit.kinds import KINDS, RESTORE_ORDER, normalize
@@ -325,8 +325,8 @@ def load(
     kinds = set(kinds)
     entries = [e for e in manifest["objects"] if e["kind"] in kinds]
     version, prefix = manifest["formatVersion"], f"{instance}/{backup_id}"
-    with ThreadPoolExecutor(concurrency) as pool:
-        opened = list(pool.map(lambda e: open_object(e, fetch_object(store, f"{prefix}/{e['key']}"), seal), entries))
+    opened = read_all(store, lambda e: open_object(e, fetch_object(store, f"{prefix}/{e['key']}"), seal), entries,
+                      concurrency)  # fmt: skip
     results = parse_all(
         [(e, plain) for e, (plain, _) in zip(entries, opened, strict=True) if plain is not None], version
     )

@@ -10,14 +10,17 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import yaml
 
 from drkit import documents, schema
 from drkit.errors import IntegrityError, ObjectNotFound
 from drkit.store import Store
+
+T, R = TypeVar("T"), TypeVar("R")
 
 CHUNK = 500  # objects one process checks at a time
 Checked = tuple[Any, list[str]]  # (the document, or None; problems, each naming the object)
@@ -30,6 +33,15 @@ def read_object(store: Store, prefix: str, entry: dict[str, Any], version: int, 
     """
     plain, problems = open_object(entry, fetch_object(store, f"{prefix}/{entry['key']}"), seal)
     return (None, problems) if plain is None else parse_object(entry, plain, version)
+
+
+def read_all(store: Store, read: Callable[[T], R], items: Iterable[T], concurrency: int) -> list[R]:
+    """`read` over `items`, in order: in a thread pool for a store whose reads wait on the network, in a plain loop
+    for a local one (from the page cache a thousand reads take 30 ms; handed to threads, five times that)."""
+    if not getattr(store, "remote", True):
+        return [read(item) for item in items]
+    with ThreadPoolExecutor(concurrency) as pool:
+        return list(pool.map(read, items))
 
 
 def fetch_object(store: Store, key: str) -> bytes | None:

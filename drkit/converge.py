@@ -9,6 +9,9 @@ Choices a caller relies on:
   wait), while `concurrency` bounds the API requests; app state comes from one watch of every app
   (drkit.watching), not from polling each app: a refresh and a sync are the requests of an app, plus a re-arm.
   Apps are read one by one only while the watch is down or quiet (a client without `watch_apps` always polls).
+- Fresh state before deciding: an app is hard-refreshed before converge decides whether it needs a sync; an app
+  this restore created is not (Argo CD compares a new app at once): its first reconciliation, on the watch, is.
+- Each app starts as soon as its write is over (drkit.pipeline), while later apps are still being written.
 - A sync that ends Failed/Error is retried once: right after a restore, failures are often transient (a CRD
   not yet established, a webhook not yet up). The second failure is final.
 - A 400 `another operation is already in progress` is not a failure: that operation is waited out, and our
@@ -214,7 +217,7 @@ class _Run:
                     "ApplicationSet's status conditions (`kubectl -n argocd get applicationset -o yaml`)"
                 )
             return AppResult(target.name, target.namespace, NOT_CREATED, "Missing", outcome=outcome, message=message)
-        note, app = self._refresh(target)
+        note, app = self._first_look(target) if getattr(target, "created", False) else self._refresh(target)
         app = app or self._state(target)
         if not self.options.sync:
             return result_of(target, app, "refreshed", note)
@@ -255,6 +258,22 @@ class _Run:
                 return False
             if self.watch.stale():
                 self.sleep(min(next(pace), left))
+
+    def _first_look(self, target: Target) -> tuple[str, dict[str, Any] | None]:
+        """An app this restore created: its first reconciliation, seen on the watch, instead of a hard refresh.
+
+        Argo CD compares a new app at once and from scratch: one never reconciled (no `reconciledAt`) is refreshed
+        with the latest comparison, which sets `reconciledAt` (v3.5.1 controller/appcontroller.go
+        `needRefreshAppStatus`, `processAppRefreshQueueItem`). A hard refresh would ask for a second one. Without
+        a trustworthy watch, or with no news before the deadline, it is refreshed as any other app.
+        """
+        key = (target.namespace, target.name)
+        known = self.watch.get(key) or {}
+        while not self.watch.stale() and self.remaining() > 0 and not self.stop:
+            if (known.get("status") or {}).get("reconciledAt"):
+                return "", known
+            known = self.watch.newer(key, version_of(known), min(self.remaining(), self.watch.quiet)) or known
+        return self._refresh(target)
 
     def _refresh(self, target: Target) -> tuple[str, dict[str, Any] | None]:
         """Hard-refresh, bounded by the time left (it blocks until the controller reconciles and answers the app).

@@ -64,6 +64,7 @@ class AppTarget:
     generated: bool = False  # by an ApplicationSet: converge waits for the set to recreate it
     project: str = ""  # the app's project, which converge asks with while awaiting a generated app
     written: Callable[[], bool] | None = None  # blocks until drkit's write of it is over; True if restored (pipeline)
+    created: bool = False  # by this restore: converge takes its first reconciliation for the refresh
 
 
 # apply --------------------------------------------------------------------------------------------------------
@@ -376,7 +377,9 @@ def app_targets(the_plan: Plan, outcomes: list[Outcome], backup_objects: Objects
         if generated and disarmed(step.doc) != step.doc:
             rearm = step.doc["spec"]  # its set is restored with a disarmed template: put back what it generated
         project = step.doc.get("spec", {}).get("project") or "default"
-        targets.append(AppTarget(meta.get("namespace", ""), meta["name"], wave, parents, rearm, generated, project))
+        target = AppTarget(meta.get("namespace", ""), meta["name"], wave, parents, rearm, generated, project)
+        target.created = step.action == "create"
+        targets.append(target)
     return targets
 
 

@@ -138,6 +138,8 @@ def _parse_file(url: str) -> Path:
 class LocalStore:
     """A directory on disk; puts are atomic (temp file, fsync, rename) and safe from many threads."""
 
+    remote = False  # reads come from the page cache: a thread pool would only add its own overhead (checking.read_all)
+
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(os.path.abspath(os.fspath(root)))
         self.url = self.root.as_uri()
@@ -246,6 +248,7 @@ class S3Store:
     """A bucket, optionally under a key prefix; one thread-safe boto3 client from the standard AWS chain."""
 
     page_size = 1000  # keys per LIST request; tests lower it to exercise pagination
+    remote = True  # each read waits on the network: read many at once (checking.read_all)
 
     def __init__(
         self,

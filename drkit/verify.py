@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from drkit import sealing, signing
 from drkit.backup import read_manifest, read_object, resolve, unlisted
+from drkit.checking import read_all
 from drkit.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, IntegrityError
 from drkit.kinds import KINDS, RESTORE_ORDER
 from drkit.refs import missing
@@ -57,8 +57,8 @@ def verify(
         seal = sealing.for_reading(manifest, sealing.Keys())
     version = manifest["formatVersion"]
     entries = manifest["objects"]
-    with ThreadPoolExecutor(concurrency) as pool:
-        results = list(pool.map(lambda e: read_object(store, f"{instance}/{backup_id}", e, version, seal), entries))
+    results = read_all(store, lambda e: read_object(store, f"{instance}/{backup_id}", e, version, seal), entries,
+                       concurrency)  # fmt: skip
     problems = signed + [p for _, found in results for p in found] + unlisted(store, instance, backup_id, manifest)
     objects: dict[str, list[dict[str, Any]]] = {k: [] for k in RESTORE_ORDER}
     for entry, (doc, _) in zip(entries, results, strict=True):

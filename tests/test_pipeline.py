@@ -104,13 +104,13 @@ class Counting(Client):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.lock, self.open, self.most = threading.Lock(), 0, 0
+        self.lock, self.open, self.most, self.refreshes = threading.Lock(), 0, 0, 0
 
     def get(self, path: str, params: dict[str, Any] | None = None, **options: Any) -> Any:
         if not (params or {}).get("refresh"):
             return super().get(path, params, **options)
         with self.lock:
-            self.open += 1
+            self.open, self.refreshes = self.open + 1, self.refreshes + 1
             self.most = max(self.most, self.open)
         try:
             return super().get(path, params, **options)
@@ -124,6 +124,18 @@ def test_a_hard_refresh_waits_on_the_controller_without_holding_a_request_slot(s
     slots would pace converge at their number of reconciliations at a time, whatever the controller can do."""
     with Simulator(reconcile_seconds=0.3) as slow:
         client = Counting(slow.url, slow.token)
+        restore(client, source, None, RestoreOptions(sync=False))  # then apps already there: each hard-refreshed
         report = restore(client, source, None, RestoreOptions(timeout=120, concurrency=1), converge=converge)
     assert report.exit_code == 0, report.lines()
     assert client.most > 1
+
+
+def test_an_app_the_restore_created_is_not_hard_refreshed_but_awaited_on_the_watch(source: Backup) -> None:
+    """Argo CD compares a new app at once (v3.5.1 controller/appcontroller.go `needRefreshAppStatus`: no
+    `reconciledAt`, refresh); converge decides on that first comparison instead of asking for a second one."""
+    with Simulator() as instance:
+        client = Counting(instance.url, instance.token)
+        report = restore(client, source, None, RestoreOptions(timeout=60), converge=converge)
+    assert report.exit_code == 0, report.lines()
+    assert client.refreshes == 0 and len(report.apps) == APPS + 1
+    assert all(a["health"] == "Healthy" for a in report.apps)
