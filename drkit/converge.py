@@ -97,8 +97,13 @@ def converge(
     quiet: float = 30.0,
     progress: Tally | None = None,
     stop: Stop | None = None,
+    ready: Callable[[], None] = lambda: None,
 ) -> list[AppResult]:
-    """Refresh, sync and (with `options.wait`) wait for every target in waves; re-arm; see the module docstring."""
+    """Refresh, sync and (with `options.wait`) wait for every target in waves; re-arm; see the module docstring.
+
+    `ready` is called once every worker is up, before the first app is worked: drkit.pipeline starts the
+    applications' writes then.
+    """
     watching = options.sync and options.wait
     stream = getattr(client, "watch_apps", None) if watching else None
     watch = Watch(stream and partial(stream, WATCHED), quiet=quiet, clock=clock).start()
@@ -111,7 +116,10 @@ def converge(
     by_key: dict[tuple[str, str], Target] = {}
     in_flight = max_syncs(options) if watching else options.concurrency
     try:
-        with ThreadPoolExecutor(max_workers=max(1, int(in_flight or 1))) as pool:
+        workers = max(1, min(int(in_flight or 1), len(targets)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            _start_workers(pool, workers)
+            ready()
             for stage in stages(targets):
                 by_key.update({(t.namespace, t.name): t for t in stage})
                 results.extend(r for r in pool.map(lambda t: run.app(t, tally), stage) if r is not None)
@@ -126,6 +134,15 @@ def converge(
         if target.rearm_spec is not None and not result.rearmed and result.sync != NOT_CREATED:
             run.rearm(target, result, healthy=result.health == HEALTHY)
     return results + appsets
+
+
+def _start_workers(pool: ThreadPoolExecutor, workers: int) -> None:
+    """Start every worker thread of `pool` now. Started on demand, each new thread would wait for the GIL behind
+    the threads already writing applications: two hundred of them took a second, while the controller idled."""
+    all_up = threading.Barrier(workers + 1)
+    for _ in range(workers):
+        pool.submit(all_up.wait)
+    all_up.wait()
 
 
 def max_syncs(options: Options) -> int:

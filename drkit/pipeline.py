@@ -59,19 +59,31 @@ def with_waiters(targets: list[Any], written: Written) -> list[Any]:
     return targets
 
 
-def run_beside(work: Callable[[], Any], written: Written) -> tuple[threading.Thread, list[Any]]:
-    """Start `work` (the applications' writes) in a thread; its result, or the exception it raised, lands in the
-    list once the thread is joined. `written` is finished whatever happens, so no converge worker waits forever."""
-    box: list[Any] = []
+class Beside:
+    """`work` (the applications' writes) in a thread of its own, started by `start` (converge's `ready`)."""
 
-    def run() -> None:
+    def __init__(self, work: Callable[[], Any], written: Written) -> None:
+        self.work, self.written, self.box = work, written, list[Any]()
+        self.thread = threading.Thread(target=self._run, name="write-applications", daemon=True)
+
+    def start(self) -> None:
+        if not self.thread.is_alive() and not self.box:
+            self.thread.start()
+
+    def result(self) -> Any:
+        """What `work` returned, once it is over; the exception it raised is raised here. Not started: None."""
+        if self.thread.ident is None:
+            self.written.finish()
+            return None
+        self.thread.join()
+        if isinstance(self.box[0], BaseException):
+            raise self.box[0]
+        return self.box[0]
+
+    def _run(self) -> None:
         try:
-            box.append(work())
+            self.box.append(self.work())
         except BaseException as err:  # re-raised in the restoring thread, after converge has ended
-            box.append(err)
+            self.box.append(err)
         finally:
-            written.finish()
-
-    thread = threading.Thread(target=run, name="write-applications", daemon=True)
-    thread.start()
-    return thread, box
+            self.written.finish()  # whatever happens: no converge worker waits forever

@@ -16,7 +16,7 @@ from drkit import argocd_settings, readback, sources, versions
 from drkit.argocd import Client
 from drkit.errors import ApiError, AuthError, Stop, ends_run
 from drkit.kinds import KINDS, RESTORE_ORDER, generated_by, normalize
-from drkit.pipeline import Written, run_beside, with_waiters
+from drkit.pipeline import Beside, Written, with_waiters
 from drkit.plan import Plan, Step, plan
 from drkit.progress import Callback, Tally
 from drkit.refs import MAY_USE, Index, kinds_to_read, refs  # noqa: F401 (kinds_to_read: for the CLI)
@@ -268,14 +268,13 @@ def converging(
     written = Written(s.name for s in the_plan.by_kind("applications"))
     writes = partial(apply, client, the_plan, options, tally, stop, kinds=("applications",), broken=broken,
                      done=lambda outcome: written.record(outcome.name, outcome.action))  # fmt: skip
-    thread, box = run_beside(writes, written)
+    beside = Beside(writes, written)
     try:
-        converged = converge(client, with_waiters(candidates, written), appsets, options, progress=tally, stop=stop)
+        converged = converge(client, with_waiters(candidates, written), appsets, options, progress=tally, stop=stop,
+                             ready=beside.start)  # fmt: skip
     finally:
-        thread.join()
-    if isinstance(box[0], BaseException):
-        raise box[0]
-    return outcomes + box[0], converged
+        written_apps = beside.result()
+    return outcomes + (written_apps or []), converged
 
 
 def appsets_to_rearm(the_plan: Plan, outcomes: list[Outcome]) -> list[dict[str, Any]]:

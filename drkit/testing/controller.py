@@ -29,6 +29,7 @@ from drkit.testing.specs import (
     clone,
     compared_to,
     destination_of,
+    next_status,
     owned,
     same_meta,
     set_or_drop,
@@ -204,7 +205,7 @@ def reconcile_app(state: State, key: Key, operations: bool = True) -> None:
     if app["metadata"].get("deletionTimestamp"):
         _finalize(state, key, app)
         return
-    new = clone(app)
+    new = next_status(app)
     more = operations and _begin(new)
     if operations and not more and new.get("operation"):
         _finish(state, new, new["status"]["operationState"])
@@ -232,7 +233,7 @@ def begin_operation(state: State, key: Key) -> bool:
         app = state.applications.get(key)
         if app is None or app["metadata"].get("deletionTimestamp"):
             return False
-        new = clone(app)
+        new = next_status(app)
         if not _begin(new):
             return bool(new.get("operation"))
         state.put_app(key, new, app)
@@ -245,7 +246,7 @@ def end_operation(state: State, key: Key) -> None:
         app = state.applications.get(key)
         if app is None or not app.get("operation") or not app.get("status", {}).get("operationState"):
             return
-        new = clone(app)
+        new = next_status(app)
         _finish(state, new, new["status"]["operationState"])
         _health_and_sync(state, new)
         state.put_app(key, new, app)

@@ -29,6 +29,13 @@ def clone(obj: Any) -> Any:
     return pickle.loads(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
 
 
+def next_status(app: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a stored app for the controller to change into its next version: the controller changes its
+    metadata, operation and status, never its spec, which the copy shares (an app's spec is its largest part
+    written by users; stored objects are replaced, never changed in place)."""
+    return {**clone({k: v for k, v in app.items() if k != "spec"}), **({"spec": app["spec"]} if "spec" in app else {})}
+
+
 def sources_of(spec: dict[str, Any]) -> list[dict[str, Any]]:
     """The app's sources (`GetSources`): a hydrator's sync source, else a non-empty `sources`, else `source`."""
     if spec.get("sourceHydrator"):
