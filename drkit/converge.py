@@ -286,10 +286,10 @@ class _Run:
         """
         key = (target.namespace, target.name)
         known = self.watch.get(key) or {}
-        while not self.watch.stale() and self.remaining() > 0 and not self.stop:
+        while self.watch.awaited() and self.remaining() > 0 and not self.stop:
             if (known.get("status") or {}).get("reconciledAt"):
                 return "", known
-            known = self.watch.newer(key, version_of(known), min(self.remaining(), self.watch.quiet)) or known
+            known = self.watch.newer(key, version_of(known), min(self.remaining(), 1.0)) or known  # then look again
         return self._refresh(target)
 
     def _refresh(self, target: Target) -> tuple[str, dict[str, Any] | None]:

@@ -48,7 +48,7 @@ class Watch:
         self.apps: dict[Key, dict[str, Any]] = {}
         self.lock = threading.Lock()
         self.signals: dict[Key, threading.Event] = {}  # set when that app changes: wakes only its own worker
-        self.connected, self.heard = False, clock()
+        self.connected, self.heard, self.refused = False, clock(), False
         self.stopping = threading.Event()
         self.connections = 0
 
@@ -86,6 +86,12 @@ class Watch:
         """Whether the stream cannot be trusted to bring news: down, or nothing heard for `quiet` seconds."""
         return not self.connected or self.clock() - self.heard >= self.quiet
 
+    def awaited(self) -> bool:
+        """Whether news may be waited for: the stream is up, or still opening without an error, and not quiet for
+        `quiet` seconds. (A watch of an instance with no app yet answers nothing until the first one appears:
+        API-NOTES §2.2.)"""
+        return self.open is not None and not self.refused and self.clock() - self.heard < self.quiet
+
     def newer(self, key: Key, than: int, timeout: float) -> dict[str, Any] | None:
         """The app's state once its resourceVersion is above `than` (or it appears), else its state after `timeout`."""
         deadline = self.clock() + max(0.0, timeout)
@@ -104,12 +110,12 @@ class Watch:
             try:
                 self.connections += 1
                 for event in self.open():  # type: ignore[misc]
-                    self.connected, self.heard, pause = True, self.clock(), 0.1
+                    self.connected, self.heard, self.refused, pause = True, self.clock(), False, 0.1
                     self.offer((event.get("result") or {}).get("application"))
                     if self.stopping.is_set():
                         return
             except ApiError:
-                pass  # refused or cut: workers read apps themselves until the stream is back
+                self.refused = True  # refused or cut: workers read apps themselves until the stream is back
             self.connected = False
             self.stopping.wait(pause)
             pause = min(RECONNECT_MAX, pause * 2)

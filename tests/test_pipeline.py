@@ -100,23 +100,26 @@ def test_an_app_whose_write_failed_is_not_converged(source: Backup, target: Simu
 
 
 class Counting(Client):
-    """A client that counts the hard refreshes it has open at once."""
+    """A client that counts the hard refreshes it sends, and the most refreshes and other API requests it had open
+    at once."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.lock, self.open, self.most, self.refreshes = threading.Lock(), 0, 0, 0
+        self.lock, self.refreshes = threading.Lock(), 0
+        self.open = {True: 0, False: 0}  # refresh or not -> open now
+        self.most = {True: 0, False: 0}
 
-    def get(self, path: str, params: dict[str, Any] | None = None, **options: Any) -> Any:
-        if not (params or {}).get("refresh"):
-            return super().get(path, params, **options)
+    def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+        refresh = bool((kwargs.get("params") or {}).get("refresh"))
         with self.lock:
-            self.open, self.refreshes = self.open + 1, self.refreshes + 1
-            self.most = max(self.most, self.open)
+            self.refreshes += refresh
+            self.open[refresh] += 1
+            self.most[refresh] = max(self.most[refresh], self.open[refresh])
         try:
-            return super().get(path, params, **options)
+            return super()._send(method, path, **kwargs)
         finally:
             with self.lock:
-                self.open -= 1
+                self.open[refresh] -= 1
 
 
 def test_a_hard_refresh_waits_on_the_controller_without_holding_a_request_slot(source: Backup) -> None:
@@ -127,7 +130,7 @@ def test_a_hard_refresh_waits_on_the_controller_without_holding_a_request_slot(s
         restore(client, source, None, RestoreOptions(sync=False))  # then apps already there: each hard-refreshed
         report = restore(client, source, None, RestoreOptions(timeout=120, concurrency=1), converge=converge)
     assert report.exit_code == 0, report.lines()
-    assert client.most > 1
+    assert client.most[True] > 1
 
 
 def test_an_app_the_restore_created_is_not_hard_refreshed_but_awaited_on_the_watch(source: Backup) -> None:
@@ -139,3 +142,11 @@ def test_an_app_the_restore_created_is_not_hard_refreshed_but_awaited_on_the_wat
     assert report.exit_code == 0, report.lines()
     assert client.refreshes == 0 and len(report.apps) == APPS + 1
     assert all(a["health"] == "Healthy" for a in report.apps)
+
+
+def test_writes_and_converge_share_the_concurrency_flag_while_both_run(source: Backup, target: Simulator) -> None:
+    """--concurrency bounds the API requests of the whole run, also while apps are written and synced at once."""
+    client = Counting(target.url, target.token)
+    report = restore(client, source, None, RestoreOptions(timeout=60, concurrency=4), converge=converge)
+    assert report.exit_code == 0, report.lines()
+    assert 1 < client.most[False] <= 4
