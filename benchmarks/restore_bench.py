@@ -42,8 +42,11 @@ CONCURRENCY = 8
 
 
 def real_size(doc: dict[str, Any]) -> dict[str, Any]:
-    """The seed with every app's spec at a real app's size: ~4 KB of inline values, 20 parameters."""
+    """The seed with every app's spec at a real app's size: ~4 KB of inline values, 20 parameters; every other
+    app syncs automatically, so a restore disarms it and re-arms it once it is healthy (a request more)."""
     for n, app in enumerate(doc["applications"]):
+        if n % 2 == 0:
+            app["spec"]["syncPolicy"]["automated"] = {"prune": True, "selfHeal": True}
         source = app["spec"]["source"]
         lines = [f"  key{i:03d}: value-{n}-{i} # {'x' * 40}" for i in range(60)]
         source["helm"] = {

@@ -82,6 +82,21 @@ def predict(kind: str, body: dict[str, Any], version: versions.Version | None) -
     return [Loss(d.path, d.effect, d.fact.since) for d in versions.dropped(kind, body, version)]
 
 
+def predict_plan(the_plan: Any, version: str) -> None:
+    """Note on each step that writes the fields the target's version will drop (none when the version is unknown)."""
+    the_plan.target_version = version
+    parsed = versions.parse_version(version)
+    for step in the_plan.steps:
+        if step.action in ("create", "update") and step.body is not None:
+            step.losses = predict(step.kind, step.body, parsed)
+        paused = [x for x in predict(step.kind, step.rearm or {}, parsed) if x.path.endswith(ENABLED)]
+        if paused:
+            step.reason = (
+                f"paused in the backup ({paused[0].path}: false), which Argo CD {version} cannot hold: it will be "
+                "left without automated, never armed"
+            )
+
+
 def rows(kind: str, body: dict[str, Any]) -> list[versions.Dropped]:
     """Every version-table row that names a field of `body`, whatever the target's version: the read-back's key.
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
-from drkit import argocd_settings, readback, sources, versions
+from drkit import argocd_settings, readback, snapshot, sources, versions
 from drkit.argocd import Client
 from drkit.errors import ApiError, AuthError, Stop, ends_run
 from drkit.kinds import KINDS, RESTORE_ORDER, generated_by, normalize
@@ -70,9 +70,17 @@ class AppTarget:
 # apply --------------------------------------------------------------------------------------------------------
 
 
-def read_live(client: Client, kinds: list[str]) -> Objects:
-    """The target's objects of each kind, one list call per kind, normalised as an export stores them."""
-    return {kind: [normalize(kind, item) for item in client.list(kind)] for kind in kinds}
+def read_live(client: Client, kinds: list[str], warnings: list[str] | None = None) -> Objects:
+    """The target's objects of each kind, one list call per kind, normalised as an export stores them.
+
+    Applications are read as an export reads them (snapshot.applications): per project when the whole list
+    passes the target's gRPC message limit; what may be missing then is added to `warnings`.
+    """
+    notes = [] if warnings is None else warnings
+    read = {
+        kind: snapshot.applications(client, notes) if kind == "applications" else client.list(kind) for kind in kinds
+    }
+    return {kind: [normalize(kind, item) for item in items] for kind, items in read.items()}
 
 
 def apply(
@@ -222,10 +230,12 @@ def restore(
     warnings = preflight(client, backup.manifest, version)
     for warning in warnings:
         warn(warning)
-    the_plan = plan(objects, read_live(client, [k for k in RESTORE_ORDER if k in objects]), credentials, options)
-    predict(the_plan, version)
+    live_notes: list[str] = []
+    live = read_live(client, [k for k in RESTORE_ORDER if k in objects], live_notes)
+    the_plan = plan(objects, live, credentials, options)
+    readback.predict_plan(the_plan, version)
     report = RestoreReport(backup.backup_id, options.dry_run, plan=the_plan, target_version=version)
-    report.notes += warnings + inferred + sources.restore_notes(backup.manifest)
+    report.notes += warnings + live_notes + inferred + sources.restore_notes(backup.manifest)
     if options.dry_run:
         report.objects = planned(the_plan, options)
     else:
@@ -325,21 +335,6 @@ def preflight(client: Client, manifest: dict[str, Any], version: str) -> list[st
         return [f"settings: the target's settings could not be read ({err}); compare them with the source by hand"]
     source_version = versions.parse_version(manifest.get("argocdVersion", ""))
     return argocd_settings.differences(kept, source_version, now, versions.parse_version(version))
-
-
-def predict(the_plan: Plan, version: str) -> None:
-    """Note on each step that writes the fields the target's version will drop (none when the version is unknown)."""
-    the_plan.target_version = version
-    parsed = versions.parse_version(version)
-    for step in the_plan.steps:
-        if step.action in ("create", "update") and step.body is not None:
-            step.losses = readback.predict(step.kind, step.body, parsed)
-        paused = [x for x in readback.predict(step.kind, step.rearm or {}, parsed) if x.path.endswith(readback.ENABLED)]
-        if paused:
-            step.reason = (
-                f"paused in the backup ({paused[0].path}: false), which Argo CD {version} cannot hold: it will be "
-                "left without automated, never armed"
-            )
 
 
 def planned(the_plan: Plan, options: RestoreOptions) -> list[Outcome]:

@@ -314,3 +314,19 @@ def test_projects_that_keep_appearing_during_the_per_project_lists_are_warned_of
     document = yaml.safe_load(result.stdout)
     assert document["counts"]["applications"] == 90 and len(created) == 3
     assert any("new projects appeared each of the 3 times the projects were listed" in w for w in document["warnings"])
+
+
+def test_a_restore_onto_a_target_past_the_grpc_limit_reads_its_apps_per_project(
+    big_sim: Simulator, tmp_path: Path
+) -> None:
+    """The restore's look at the live apps is an export's read: a whole list refused as too large (429) is read
+    per project, not a failed restore; restored onto the instance it came from, every app is unchanged."""
+    store = str(tmp_path / "store")
+    assert run_export(big_sim, store).exit_code == 0
+    big_sim.grpc_max_mb = 1.0
+    argv = ["restore", "--server", big_sim.url, "--auth-token", big_sim.token, "--store", store, "--instance",
+            INSTANCE, "latest", "--no-sync", "-o", "json"]  # fmt: skip
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 0, result.output
+    actions = {o["action"] for o in yaml.safe_load(result.stdout)["objects"] if o["kind"] == "applications"}
+    assert actions == {"unchanged"}
