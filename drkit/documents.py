@@ -70,6 +70,11 @@ def load(data: bytes) -> Any:
         return yaml.load(data, Loader=_Loader)
 
 
+class _AnyCharacter:
+    def __contains__(self, character: object) -> bool:
+        return True
+
+
 class _Unusual(Exception):
     """A document the event builder leaves to PyYAML's SafeLoader."""
 
@@ -77,6 +82,13 @@ class _Unusual(Exception):
 _RESOLVER = yaml.resolver.Resolver()
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _STR, _MERGE = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"
+# The first characters of a plain scalar PyYAML may resolve to something else than a string (a digit, `t`, `~`, ...);
+# all of them, should a resolver ever match any first character
+_RESOLVED_FIRST = (
+    frozenset(k for k in _RESOLVER.yaml_implicit_resolvers if k)
+    if None not in _RESOLVER.yaml_implicit_resolvers
+    else _AnyCharacter()
+)
 _KEY = object()  # a map waiting for its next key
 _OPEN = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
 
@@ -118,9 +130,10 @@ def _scalar(event: Any) -> Any:
     PyYAML's SafeLoader resolves it."""
     if event.anchor is not None or event.tag not in (None, "!"):
         raise _Unusual
-    if not event.implicit[0]:
-        return event.value
-    tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, (True, False))
+    value = event.value
+    if not event.implicit[0] or (value and value[0] not in _RESOLVED_FIRST):
+        return value  # the resolver looks only at plain scalars, by their first character: this one is a string
+    tag = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))
     if tag == _STR:
         return event.value
     if tag == _MERGE or tag not in _CONSTRUCTOR.yaml_constructors:
