@@ -11,6 +11,8 @@ child process into a new, empty simulator. Figures:
 - restore with sync and wait onto a controller with P operation processors and S-second syncs; floor: the
   controller's own capacity, ceil(N / P) x S, plus S per extra stage (one stage here).
 - API requests per app during the restore with sync, counted by the simulator (floor: 3, the issue's target).
+- the restore with sync against the controller's pace measured in the same run (every sync sent at once to apps
+  created beforehand, one watch): the theoretical floor as this machine, whose speed drifts, runs it now.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from controller_capacity import sync_all  # noqa: E402
 from instance import TOKEN, credentials_file, seed_document, target_args  # noqa: E402
 from measure import Measured, measured  # noqa: E402
 
@@ -118,15 +121,33 @@ def restore(store: str, creds: str, *extra: str, **capacity: Any) -> tuple[Measu
         target.stop()
 
 
-def lean(requests_file: str) -> Measured:
-    target = simulator()
+def lean(requests_file: str, target: Simulator | None = None) -> Measured:
+    """benchmarks/lean_restore.py sending the prepared requests to `target` (default: a fresh, empty instance)."""
+    fresh = target is None
+    target = simulator() if target is None else target
     try:
         run = measured([sys.executable, LEAN, target.address, TOKEN, requests_file, "--concurrency", str(CONCURRENCY)])
     finally:
-        target.stop()
+        if fresh:
+            target.stop()
     if run.code:
         raise SystemExit(f"lean restore failed (exit {run.code})")
     return run
+
+
+def controller_pace(store: str, creds: str, capacity: dict[str, Any]) -> float:
+    """The controller's own pace, measured in this run on a simulator of this capacity: the backup's apps created
+    first (benchmarks/lean_restore.py), then seconds from sending every sync at once until one watch has seen each
+    Succeeded (benchmarks/controller_capacity.py). The floor ceil(N / P) x S, as this machine runs it now."""
+    requests_file = os.path.join(store, "requests.jsonl")
+    if not os.path.exists(requests_file):
+        prepare(store, creds, requests_file)
+    target = simulator(**capacity)
+    try:
+        lean(requests_file, target)
+        return sync_all(target.url, sorted(name for _, name in target.applications))
+    finally:
+        target.stop()
 
 
 def healthy(sim: Simulator) -> int:
@@ -190,7 +211,10 @@ def measure_size(size: int, store: str, args: argparse.Namespace, without_sync: 
             every, converging = per_app(target, size)
             note = f"{every:.2f} with the create and the list"
             rows.append((size, f"  converge's API requests per app ({processors} processors)", converging, 3.0, note))
-            print(*rows[-3:], sep="\n", flush=True)
+            label = f"  the same against the controller's measured pace, {processors} processors, s"
+            note = "floor: every sync at once on created apps, measured in this run"
+            rows.append((size, label, run.seconds, controller_pace(store, creds, capacity), note))
+            print(*rows[-4:], sep="\n", flush=True)
     return rows
 
 
