@@ -51,8 +51,12 @@ def check(data: bytes | str) -> None:
         return
     for event in yaml.parse(raw, Loader=_Loader):
         if isinstance(event, yaml.AliasEvent):
-            line = event.start_mark.line + 1 if event.start_mark else "?"
-            raise HostileDocument(f"YAML alias at line {line}: drkit never writes aliases (a YAML bomb?)")
+            raise _alias(event)
+
+
+def _alias(event: Any) -> HostileDocument:
+    line = event.start_mark.line + 1 if event.start_mark else "?"
+    return HostileDocument(f"YAML alias at line {line}: drkit never writes aliases (a YAML bomb?)")
 
 
 def load(data: bytes) -> Any:
@@ -63,10 +67,12 @@ def load(data: bytes) -> Any:
     lists and scalars (an anchor, an explicit tag, a merge key, a second document) goes to PyYAML's SafeLoader
     whole, so both give the same result, errors included.
     """
-    check(data)
+    if len(data) > MAX_BYTES:
+        check(data)  # raises, naming the bound
     try:
-        return _build(yaml.parse(data, Loader=_Loader))
+        return _build(yaml.parse(data, Loader=_Loader))  # an alias raises there: one parse, not a check and a load
     except _Unusual:
+        check(data)  # before an alias, something else may have sent the document here
         return yaml.load(data, Loader=_Loader)
 
 
@@ -106,8 +112,10 @@ def _build(events: Any) -> Any:
             continue
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             value = stack.pop()[0]
-        elif isinstance(event, yaml.AliasEvent) or (isinstance(event, yaml.DocumentStartEvent) and documents):
-            raise _Unusual  # an alias is refused there (check), a second document too
+        elif isinstance(event, yaml.AliasEvent):
+            raise _alias(event)
+        elif isinstance(event, yaml.DocumentStartEvent) and documents:
+            raise _Unusual  # a second document: SafeLoader's error says so
         else:
             documents += isinstance(event, yaml.DocumentStartEvent)
             continue
@@ -135,7 +143,7 @@ def _scalar(event: Any) -> Any:
         return value  # the resolver looks only at plain scalars, by their first character: this one is a string
     tag = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))
     if tag == _STR:
-        return event.value
+        return value
     if tag == _MERGE or tag not in _CONSTRUCTOR.yaml_constructors:
         raise _Unusual
-    return _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, yaml.ScalarNode(tag, event.value))
+    return _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, yaml.ScalarNode(tag, value))

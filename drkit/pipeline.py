@@ -67,7 +67,7 @@ class Beside:
         self.thread = threading.Thread(target=self._run, name="write-applications", daemon=True)
 
     def start(self) -> None:
-        if not self.thread.is_alive() and not self.box:
+        if self.thread.ident is None:  # not started yet
             self.thread.start()
 
     def result(self) -> Any:

@@ -16,7 +16,7 @@ from drkit import argocd_settings, readback, snapshot, sources, versions
 from drkit.argocd import Client
 from drkit.errors import ApiError, AuthError, Stop, ends_run
 from drkit.kinds import KINDS, RESTORE_ORDER, generated_by, normalize
-from drkit.pipeline import Beside, Written, with_waiters
+from drkit.pipeline import WRITTEN, Beside, Written, with_waiters
 from drkit.plan import Plan, Step, plan
 from drkit.progress import Callback, Tally
 from drkit.refs import MAY_USE, Index, kinds_to_read, refs  # noqa: F401 (kinds_to_read: for the CLI)
@@ -363,9 +363,8 @@ def app_targets(the_plan: Plan, outcomes: list[Outcome], backup_objects: Objects
     they must end Synced and Healthy like the others.
     """
     names = {a["metadata"]["name"] for a in backup_objects.get("applications", [])}
-    written = ("create", "update", "unchanged")
-    restored = {o.name for o in outcomes if o.kind == "applications" and o.action in written}
-    appsets = {o.name for o in outcomes if o.kind == "applicationsets" and o.action in written}
+    restored = {o.name for o in outcomes if o.kind == "applications" and o.action in WRITTEN}
+    appsets = {o.name for o in outcomes if o.kind == "applicationsets" and o.action in WRITTEN}
     targets = []
     for step in the_plan.by_kind("applications"):
         meta = step.doc["metadata"]
@@ -379,9 +378,8 @@ def app_targets(the_plan: Plan, outcomes: list[Outcome], backup_objects: Objects
         if generated and disarmed(step.doc) != step.doc:
             rearm = step.doc["spec"]  # its set is restored with a disarmed template: put back what it generated
         project = step.doc.get("spec", {}).get("project") or "default"
-        target = AppTarget(meta.get("namespace", ""), meta["name"], wave, parents, rearm, generated, project)
-        target.created = step.action == "create"
-        targets.append(target)
+        namespace, created = meta.get("namespace", ""), step.action == "create"
+        targets.append(AppTarget(namespace, meta["name"], wave, parents, rearm, generated, project, created=created))
     return targets
 
 
