@@ -32,11 +32,12 @@ from controller_capacity import sync_all  # noqa: E402
 from instance import TOKEN, credentials_file, seed_document, target_args  # noqa: E402
 from measure import Measured, measured  # noqa: E402
 
-from drkit import backup, credentials  # noqa: E402
-from drkit import restore as restoring  # noqa: E402
-from drkit.argocd import Client  # noqa: E402
+from drkit.argocd.client import Client  # noqa: E402
+from drkit.backup import format as backup  # noqa: E402
+from drkit.backup.store import open_store  # noqa: E402
 from drkit.errors import ApiError  # noqa: E402
-from drkit.store import open_store  # noqa: E402
+from drkit.restore import apply as restoring  # noqa: E402
+from drkit.restore import credentials
 from drkit.testing import Simulator  # noqa: E402
 from drkit.testing.seed import load  # noqa: E402
 

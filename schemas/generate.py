@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from drkit.kinds import RESTORE_ORDER as KINDS
+from drkit.argocd.kinds import RESTORE_ORDER as KINDS
 
 try:  # libyaml parses the 380 KB ApplicationSet CRD in well under a second; the pure-Python loader takes ~10 s
     from yaml import CSafeLoader as Loader
@@ -285,10 +285,10 @@ def manifest_schema() -> dict[str, Any]:
             },
             "objects": {"type": "array", "items": entry},
             "warnings": {"type": "array", "items": text},
-            # `<kind>.<field>` the source's lists leave out although the objects have them (drkit.sources)
+            # `<kind>.<field>` the source's lists leave out although the objects have them (drkit.argocd.sources)
             "sourceHides": {"type": "array", "items": {"type": "string", "pattern": rf"^({kinds})\.[A-Za-z]+$"}},
             "argocdSettings": settings_schema(),
-            # client-side encryption (drkit.sealing): the scheme and what reading needs besides the key
+            # client-side encryption (drkit.backup.sealing): the scheme and what reading needs besides the key
             "encryption": {
                 "type": "object",
                 "additionalProperties": False,
@@ -301,7 +301,7 @@ def manifest_schema() -> dict[str, Any]:
                 },
             },
             "sealed": {"type": "string", "pattern": "^[A-Za-z0-9+/]+=*$"},  # base64 of the sealed server and warnings
-            "signature": {  # drkit.signing: a MAC over the rest of the manifest
+            "signature": {  # drkit.backup.signing: a MAC over the rest of the manifest
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["scheme", "mac"],
@@ -316,7 +316,7 @@ def manifest_schema() -> dict[str, Any]:
 
 
 def settings_schema() -> dict[str, Any]:
-    """The `/api/v1/settings` fields that change what a sync does (drkit.argocd_settings); no secrets among them."""
+    """The `/api/v1/settings` fields that change what a sync does (drkit.argocd.settings); no secrets among them."""
     flag, word = {"type": "boolean"}, {"type": "string"}
     return {
         "type": "object",

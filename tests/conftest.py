@@ -11,6 +11,7 @@ from drkit.testing import Simulator
 pytest_plugins = [
     "tests.s3fixtures",  # moto S3 server fixtures: s3_server, s3_client, s3_bucket
     "tests.figures",  # the reliability table printed at the end of the run
+    "tests.installed",  # the wheel built and installed in a fresh venv: installed_wheel, open_tmp; the slow marker
     "tests.secretguard",  # fails any test whose secrets show up in what drkit stored, printed, logged or raised
 ]
 

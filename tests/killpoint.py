@@ -57,7 +57,7 @@ def _wrap(owner: Any, name: str, point: dict[str, Any], describe: Any) -> None:
 
 def _wrap_write(point: dict[str, Any]) -> None:
     """Write half of the matching object's bytes to its temp file, then die: a torn write."""
-    from drkit.store import LocalStore
+    from drkit.backup.store import LocalStore
 
     put, write = LocalStore.put, os.write
 
@@ -82,8 +82,8 @@ def _wrap_write(point: dict[str, Any]) -> None:
 
 def install(point: dict[str, Any]) -> None:
     """Arm one kill point in this process."""
-    from drkit.argocd import Client
-    from drkit.store import LocalStore, S3Store
+    from drkit.argocd.client import Client
+    from drkit.backup.store import LocalStore, S3Store
 
     on = point["on"]
     if on == "request":

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from drkit.credentials import Secret
+from drkit.backup.store import LocalStore, S3Store
 from drkit.errors import DrkitError
-from drkit.store import LocalStore, S3Store
+from drkit.restore.credentials import Secret
 from drkit.testing import Simulator
 from tests.figures import record
 

@@ -16,8 +16,8 @@ import yaml
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
-from drkit import metrics
 from drkit.cli import main
+from drkit.ops import metrics
 from drkit.testing import Simulator, seed
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from drkit import argocd
-from drkit.argocd import Client, quote_id, server_url
+from drkit.argocd import client as argocd
+from drkit.argocd.client import Client, quote_id, server_url
 from drkit.errors import ApiError, AuthError, ConfigError, ConnectionFailed, PermissionDenied
 from drkit.testing import Simulator
 from drkit.testing.gateway import Faults

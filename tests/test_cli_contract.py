@@ -11,10 +11,11 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from drkit import argocd, backup
+from drkit.argocd import client as argocd
+from drkit.argocd.kinds import KINDS
+from drkit.backup import format as backup
+from drkit.backup.store import open_store
 from drkit.cli import main
-from drkit.kinds import KINDS
-from drkit.store import open_store
 from drkit.testing import Simulator, seed
 from drkit.testing.gateway import Faults
 

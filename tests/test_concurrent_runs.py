@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from drkit import backup
-from drkit.argocd import Client
-from drkit.converge import converge
-from drkit.restore import RestoreOptions, restore
-from drkit.retention import Policy, prune
-from drkit.store import Store, open_store
+from drkit.argocd.client import Client
+from drkit.backup import format as backup
+from drkit.backup.retention import Policy, prune
+from drkit.backup.store import Store, open_store
+from drkit.backup.verify import verify
+from drkit.restore.apply import RestoreOptions, restore
+from drkit.restore.converge import converge
 from drkit.testing import Simulator, seed
-from drkit.verify import verify
 from tests.figures import record
 from tests.test_export import small_seed
 from tests.test_restore_plan import NAMESPACES, source  # noqa: F401 (source: the demo instance as a backup)

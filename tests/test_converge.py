@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from drkit.argocd import Client
-from drkit.converge import AppResult, converge, in_progress, stages
+from drkit.argocd.client import Client
 from drkit.errors import ApiError, ConnectionFailed, Stop
+from drkit.restore.converge import AppResult, converge, in_progress, stages
 from drkit.testing import Simulator
 
 REPO = "https://git.example.com/team/apps.git"

@@ -14,7 +14,8 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from drkit.credentials import (
+from drkit.errors import CredentialError
+from drkit.restore.credentials import (
     Certificate,
     Credentials,
     Secret,
@@ -22,8 +23,7 @@ from drkit.credentials import (
     normalize_repo_url,
     same_url,
 )
-from drkit.errors import CredentialError
-from drkit.secretsmanager import _aws_hint, fetcher
+from drkit.restore.secretsmanager import _aws_hint, fetcher
 
 SECRET = "SUPER-SECRET-7f3a9c"  # distinctive: must never show up in any message, repr or str
 ED25519 = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"  # github.com's public host key

@@ -14,14 +14,16 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from drkit import backup, drill, metrics, schema
-from drkit.argocd import Client
+from drkit.argocd.client import Client
+from drkit.backup import format as backup
+from drkit.backup import schema
+from drkit.backup.store import open_store
 from drkit.cli import main
-from drkit.converge import converge
-from drkit.restore import RestoreOptions
-from drkit.store import open_store
+from drkit.ops import drill, metrics
+from drkit.ops.scratch import app_namespaces
+from drkit.restore.apply import RestoreOptions
+from drkit.restore.converge import converge
 from drkit.testing import Simulator, seed
-from drkit.testing.scratch import app_namespaces
 
 
 @pytest.fixture(scope="module")

@@ -15,16 +15,17 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from drkit import backup, checking, schema
-from drkit.argocd import Client
+from drkit.argocd.client import Client
+from drkit.argocd.kinds import CRD_KINDS, RESTORE_ORDER
+from drkit.backup import checking, schema
+from drkit.backup import format as backup
+from drkit.backup.store import Store, open_store
+from drkit.backup.verify import verify
 from drkit.cli import main
 from drkit.errors import BackupNotFound, IntegrityError
-from drkit.kinds import CRD_KINDS, RESTORE_ORDER
-from drkit.store import Store, open_store
 from drkit.testing import Simulator, seed
 from drkit.testing.gateway import Faults
 from drkit.testing.gpg_demo_keys import DEMO_KEYS
-from drkit.verify import verify
 
 pytest_plugins = ["tests.s3fixtures"]
 

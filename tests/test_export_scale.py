@@ -13,11 +13,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from drkit import backup
-from drkit.argocd import Client
+from drkit.argocd.client import Client
+from drkit.backup import format as backup
+from drkit.backup.store import open_store
 from drkit.cli import main
 from drkit.errors import ApiError, ConnectionFailed, TooLarge
-from drkit.store import open_store
 from drkit.testing import Simulator, seed
 from drkit.testing.app_status import add_real_status
 from drkit.testing.gateway import Faults
@@ -193,7 +193,7 @@ def test_a_list_that_keeps_breaking_fails_the_export_with_no_backup(big_sim: Sim
 
 def test_normalize_copies_nothing_it_keeps_and_leaves_its_input_alone() -> None:
     """normalize no longer deep-copies whole objects (a status is most of an app); it must stay pure."""
-    from drkit.kinds import normalize
+    from drkit.argocd.kinds import normalize
 
     app = {
         "metadata": {"name": "a", "namespace": "argocd", "labels": {"x": "y"}, "finalizers": ["f"]},

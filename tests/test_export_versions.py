@@ -9,13 +9,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from drkit import sources
-from drkit.backup import load
+from drkit.argocd import sources
+from drkit.backup.format import load
+from drkit.backup.store import open_store
 from drkit.cli import main
-from drkit.credentials import load as load_credentials
 from drkit.errors import CredentialError
-from drkit.restore import RestoreOptions, restore
-from drkit.store import open_store
+from drkit.restore.apply import RestoreOptions, restore
+from drkit.restore.credentials import load as load_credentials
 from drkit.testing import Simulator, seed
 from tests.test_restore_plan import NAMESPACES, client_of
 

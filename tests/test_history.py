@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from drkit import history
-from drkit.argocd import Client
+from drkit.argocd.client import Client
+from drkit.backup import history
+from drkit.backup.store import open_store
 from drkit.cli import main
 from drkit.errors import ConfigError
-from drkit.store import open_store
 from drkit.testing import Simulator, seed
 
 APP = "applications/argocd/cert-manager"

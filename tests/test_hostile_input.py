@@ -19,13 +19,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drkit import backup, documents, remap
-from drkit import credentials as creds
+from drkit.argocd.kinds import KINDS
+from drkit.backup import documents
+from drkit.backup import format as backup
+from drkit.backup.store import open_store
+from drkit.backup.verify import verify
 from drkit.errors import CredentialError, DrkitError, IntegrityError
-from drkit.kinds import KINDS
-from drkit.snapshot import Writer
-from drkit.store import open_store
-from drkit.verify import verify
+from drkit.export.snapshot import Writer
+from drkit.restore import credentials as creds
+from drkit.restore import remap
 from tests.figures import record
 
 EXAMPLES = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from drkit import backup
-from drkit.argocd import Client
+from drkit.argocd.client import Client
+from drkit.argocd.shapes import generated_by
+from drkit.backup import format as backup
+from drkit.backup.store import open_store
+from drkit.backup.verify import verify
 from drkit.cli import main
-from drkit.shapes import generated_by
-from drkit.store import open_store
 from drkit.testing import Simulator, seed
-from drkit.verify import verify
 from tests.figures import record
 from tests.secretguard import WATCH
 from tests.test_concurrent_runs import live_state
@@ -167,7 +167,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
 def restore_points(writes: list[str]) -> dict[str, tuple[str, int, str]]:
     """Named kill points as (pattern, nth write matching it, before|after), read off the uninterrupted restore's
     writes. Each counts only its own kind of write: converge syncs apps while later ones are still written
-    (drkit.pipeline), so a position among all writes differs from run to run, and so may their number (a sync
+    (drkit.restore.pipeline), so a position among all writes differs from run to run, and so may their number (a sync
     answered "another operation is already in progress" is sent again)."""
 
     def point(pattern: str, which: int, when: str) -> tuple[str, int, str]:

@@ -17,12 +17,16 @@ from typing import Any
 
 import pytest
 
-from drkit import backup, credentials, drill, restore, retention
-from drkit.argocd import Client
-from drkit.converge import converge
-from drkit.store import open_store
+from drkit.argocd.client import Client
+from drkit.backup import format as backup
+from drkit.backup import retention
+from drkit.backup.store import open_store
+from drkit.ops import drill
+from drkit.ops.scratch import hosted
+from drkit.restore import apply as restore
+from drkit.restore import credentials
+from drkit.restore.converge import converge
 from drkit.testing import Simulator, seed
-from drkit.testing.scratch import hosted
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = (ROOT / "runbooks" / "least-privilege.md").read_text()

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from drkit import metrics
 from drkit.cli import main
 from drkit.errors import ConfigError
+from drkit.ops import metrics
 from drkit.testing import Simulator, seed
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""Converge begins while the applications are still being written (drkit.pipeline), without changing what is synced.
+"""Converge begins while the applications are still being written (restore.pipeline), without changing what is synced.
 
 The target's API server is made slow to write (ServerCost), so the applications' writes take long enough to
 tell the order of requests apart.
@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from drkit.argocd import Client
-from drkit.backup import Backup
-from drkit.converge import converge
-from drkit.restore import RestoreOptions, restore
+from drkit.argocd.client import Client
+from drkit.backup.format import Backup
+from drkit.restore.apply import RestoreOptions, restore
+from drkit.restore.converge import converge
 from drkit.testing import Simulator
 from drkit.testing.capacity import ServerCost
 from tests.test_restore_plan import client_of, export_backup

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 
-from drkit.backup import Backup
-from drkit.converge import converge
-from drkit.progress import Progress, Ticker, line
-from drkit.restore import RestoreOptions, restore
+from drkit.backup.format import Backup
+from drkit.restore.apply import RestoreOptions, restore
+from drkit.restore.converge import converge
+from drkit.restore.progress import Progress, Ticker, line
 from drkit.testing import Simulator
 from tests import test_restore_plan as shared
 from tests.test_restore_plan import client_of
@@ -27,7 +27,7 @@ def test_a_restore_reports_every_write_and_every_app(source: Backup, target: Sim
     assert last.apps == len(report.apps) > 0
     assert last.healthy == sum(1 for a in report.converged if a.outcome == "healthy" and a.kind == "applications")
     assert last.synced >= last.healthy and last.failed == 0
-    written = [p.written for p in seen]  # apps' news come between the applications' writes (drkit.pipeline)
+    written = [p.written for p in seen]  # apps' news come between the applications' writes (drkit.restore.pipeline)
     assert written == sorted(written) and set(range(1, writes + 1)) <= set(written)  # counted one by one, in order
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from drkit.kinds import KINDS, RESTORE_ORDER
-from drkit.plan import Step
-from drkit.refs import MAY_USE, REQUIRED, USED, Index, closure, kinds_to_read, missing, refs
-from drkit.restore import blocker
-from drkit.verify import reference_problems
+from drkit.argocd.kinds import KINDS, RESTORE_ORDER
+from drkit.argocd.refs import MAY_USE, REQUIRED, USED, Index, closure, kinds_to_read, missing, refs
+from drkit.backup.verify import reference_problems
+from drkit.restore.apply import blocker
+from drkit.restore.plan import Step
 
 PROD = "https://prod.k8s.example.com:6443"
 GUESTBOOK = "https://git.example.com/apps/guestbook.git"

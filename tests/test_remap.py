@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from drkit.errors import ConfigError
-from drkit.remap import parse_rules, remap, select
-from drkit.restore import RestoreOptions
+from drkit.restore.apply import RestoreOptions
+from drkit.restore.remap import parse_rules, remap, select
 
 OLD = "https://10.0.0.1:6443"
 NEW = "https://10.9.0.1:6443"

@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from drkit.backup import Backup
-from drkit.converge import converge
-from drkit.credentials import load as load_credentials
+from drkit.backup.format import Backup
 from drkit.errors import AuthError, ConfigError
-from drkit.restore import RestoreOptions, restore
+from drkit.restore.apply import RestoreOptions, restore
+from drkit.restore.converge import converge
+from drkit.restore.credentials import load as load_credentials
 from drkit.testing import Simulator
 from drkit.testing.gateway import UNAUTHENTICATED, GrpcError
 from drkit.testing.repositories import normalize_url

@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from drkit.argocd import Client
-from drkit.backup import Backup, fetch
-from drkit.kinds import RESTORE_ORDER, normalize
-from drkit.plan import CERT_HINT, plan
-from drkit.restore import RestoreOptions, diff, restore
-from drkit.shapes import kept_paused
+from drkit.argocd.client import Client
+from drkit.argocd.kinds import RESTORE_ORDER, normalize
+from drkit.argocd.shapes import kept_paused
+from drkit.backup.format import Backup, fetch
+from drkit.restore.apply import RestoreOptions, diff, restore
+from drkit.restore.plan import CERT_HINT, plan
 from drkit.testing import Simulator, seed
 
 NAMESPACES = ("team-a",)

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from drkit import readback
-from drkit.backup import Backup
-from drkit.converge import converge
-from drkit.restore import RestoreOptions, restore
+from drkit.backup.format import Backup
+from drkit.restore import readback
+from drkit.restore.apply import RestoreOptions, restore
+from drkit.restore.converge import converge
 from drkit.testing import Simulator
 from tests import test_restore_plan as shared
 from tests.test_restore_plan import NAMESPACES, client_of

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from drkit import backup
-from drkit.argocd import Client
+from drkit.argocd.client import Client
+from drkit.backup import format as backup
+from drkit.backup.retention import Policy, prune
+from drkit.backup.store import LocalStore
 from drkit.errors import ConfigError
-from drkit.retention import Policy, prune
-from drkit.store import LocalStore
 from drkit.testing import Simulator
 
 INSTANCE = "prod"
@@ -90,8 +90,8 @@ def test_prune_keeps_the_newest_trusted_backup_and_ignores_foreign_folders(sim: 
 
 def test_verify_of_a_partial_export_checks_only_the_references_it_can(sim: Simulator, tmp_path: Path) -> None:
     """`--kinds applications` holds no projects on purpose; a project missing from a full export is a problem."""
+    from drkit.backup.verify import verify
     from drkit.testing.seed import load
-    from drkit.verify import verify
 
     load(
         sim,

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from drkit.argocd import Client
+from drkit.argocd.client import Client
 from drkit.cli import main
 from drkit.testing import Simulator, seed
 from drkit.testing.repositories import normalize_url

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from drkit import argocd
-from drkit.argocd import Client
-from drkit.backup import export, list_backups
-from drkit.converge import converge
+from drkit.argocd import client as argocd
+from drkit.argocd.client import Client
+from drkit.backup.format import export, list_backups
+from drkit.backup.store import open_store
 from drkit.errors import EXIT_FAILED, Stop, Unreachable, ends_run
-from drkit.restore import RestoreOptions, restore
-from drkit.store import open_store
+from drkit.restore.apply import RestoreOptions, restore
+from drkit.restore.converge import converge
 from drkit.testing import Simulator
 from tests import test_restore_plan as shared
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from drkit import backup
-from drkit.argocd import Client
-from drkit.store import open_store
+from drkit.argocd.client import Client
+from drkit.backup import format as backup
+from drkit.backup.store import open_store
 from drkit.testing import Simulator, seed
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""Tests of drkit.schema and the generated drkit/schemas/v1: Argo CD's own objects pass, secrets and drift do not."""
+"""Tests of backup.schema and the generated drkit/schemas/v1: Argo CD's own objects pass, secrets and drift do not."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from drkit import schema
+from drkit.backup import schema
 from drkit.errors import SchemaError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -392,9 +392,9 @@ def demo_objects() -> dict[str, list[dict[str, Any]]]:
     """Every object of the demo instance, fetched over HTTP and normalised as export stores it."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from drkit.argocd import Client
-    from drkit.backup import fetch
-    from drkit.kinds import RESTORE_ORDER, normalize
+    from drkit.argocd.client import Client
+    from drkit.argocd.kinds import RESTORE_ORDER, normalize
+    from drkit.backup.format import fetch
     from drkit.testing import Simulator, seed
 
     with Simulator(app_namespaces=("team-a",)) as sim, ThreadPoolExecutor(4) as pool:

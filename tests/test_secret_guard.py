@@ -7,10 +7,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from drkit.backup.store import open_store
 from drkit.cli import main
-from drkit.credentials import Secret
 from drkit.errors import ConfigError
-from drkit.store import open_store
+from drkit.restore.credentials import Secret
 from drkit.testing import Simulator
 from tests.secretguard import WATCH
 

@@ -15,15 +15,15 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from drkit import backup
-from drkit import store as store_module
-from drkit.argocd import Client
+from drkit.argocd.client import Client
+from drkit.backup import format as backup
+from drkit.backup import store as store_module
+from drkit.backup.store import open_store
+from drkit.backup.verify import verify
 from drkit.cli import main
 from drkit.errors import BackupNotFound, StoreError
-from drkit.store import open_store
 from drkit.testing import Simulator, seed
 from drkit.testing.s3faults import S3FaultProxy, S3Faults
-from drkit.verify import verify
 from tests.figures import record
 from tests.test_export import small_seed
 
@@ -109,7 +109,7 @@ def test_an_export_whose_manifest_cannot_be_written_fails_without_a_manifest(
 
 
 class FailingDisk:
-    """The `os` module as drkit.store sees it, but writes past `room` bytes fail (ENOSPC) or opens do (EROFS)."""
+    """The `os` module as drkit.backup.store sees it, but writes past `room` bytes fail (ENOSPC) or opens do (EROFS)."""
 
     def __init__(self, room: int, code: int) -> None:
         self.room, self.code = room, code

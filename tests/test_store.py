@@ -12,9 +12,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from drkit import store as store_module
+from drkit.backup import store as store_module
+from drkit.backup.store import LocalStore, S3Store, Store, open_store, validate_key
 from drkit.errors import ConfigError, ObjectNotFound, StoreError
-from drkit.store import LocalStore, S3Store, Store, open_store, validate_key
 
 pytest_plugins = ["tests.s3fixtures"]  # the S3 fixtures, also made global by conftest.py
 

@@ -16,12 +16,12 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from drkit import backup
-from drkit.argocd import Client
+from drkit.argocd.client import Client
+from drkit.backup import format as backup
+from drkit.backup.store import open_store
+from drkit.backup.verify import verify
 from drkit.cli import main
-from drkit.store import open_store
 from drkit.testing import Simulator, seed
-from drkit.verify import verify
 from tests.figures import record
 from tests.test_export import small_seed
 

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from drkit.kinds import KINDS
-from drkit.testing import versions as sim_versions
-from drkit.versions import (
+from drkit.argocd.kinds import KINDS
+from drkit.argocd.versions import (
     COSMETIC,
     EFFECTS,
     FACTS,
@@ -22,6 +21,7 @@ from drkit.versions import (
     dropped,
     parse_version,
 )
+from drkit.testing import versions as sim_versions
 
 MIRROR = Path("/work/.mirror/argoproj+argo-cd/repo")
 

@@ -1,4 +1,8 @@
-"""Test support shipped with drkit: an Argo CD API simulator for drkit's tests and users' restore drills."""
+"""Test support shipped with drkit: an Argo CD API simulator for drkit's tests and users' restore drills.
+
+Stage: a test double beside the flow; its own layers are in README.md here (tests/sim/test_layers.py).
+May import: nothing.
+"""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ LAYERS = {
     ),
     **dict.fromkeys(("seed", "workers"), 5),
     "sim": 6,
-    **dict.fromkeys(("__init__", "scratch"), 7),  # scratch: the simulator hosted for `drkit drill --simulate`
+    "__init__": 7,
 }  # fmt: skip
 
 
