@@ -13,9 +13,9 @@ The tree, one package per stage; each package's docstring says what it owns and 
     drkit/testing/    the Argo CD API simulator (imports nothing of drkit's own: it is an independent double)
     drkit/schemas/    the JSON Schemas of every stored document (package data)
 
-An export: cli.commands.export -> export.export.export -> export.snapshot (argocd.client lists, argocd.kinds
+An export: cli.export -> export.export.export -> export.snapshot (argocd.client lists, argocd.kinds
 normalizes, backup.schema validates, backup.sealing seals, backup.store puts) -> the manifest (backup.signing).
-A restore: cli.commands.restore -> restore.apply.restore -> backup.format.load (backup.checking: checksum,
+A restore: cli.restore -> restore.apply.restore -> backup.format.load (backup.checking: checksum,
 schema) -> restore.credentials -> restore.remap -> restore.plan (against argocd.client's live lists) -> writes
 in argocd.kinds.RESTORE_ORDER -> restore.readback -> restore.pipeline + restore.converge -> restore.report.
 """

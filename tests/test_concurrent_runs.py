@@ -15,6 +15,7 @@ from drkit.backup import format as backup
 from drkit.backup.retention import Policy, prune
 from drkit.backup.store import Store, open_store
 from drkit.backup.verify import verify
+from drkit.export.export import export
 from drkit.restore.apply import RestoreOptions, restore
 from drkit.restore.converge import converge
 from drkit.testing import Simulator, seed
@@ -37,7 +38,7 @@ def test_two_exports_at_once_complete_with_distinct_ids(small: Simulator, tmp_pa
 
     def one(_: int) -> str:
         start.wait()
-        return backup.export(Client(small.url, small.token), store, INSTANCE).backup_id
+        return export(Client(small.url, small.token), store, INSTANCE).backup_id
 
     with ThreadPoolExecutor(2) as pool:
         ids = list(pool.map(one, range(2)))
@@ -73,12 +74,12 @@ class PausingStore:
 def test_prune_during_an_export_never_deletes_its_objects(small: Simulator, tmp_path: Path) -> None:
     """The running export started before a newer one finished: its folder has no manifest yet, and is not debris."""
     store, client = open_store(str(tmp_path)), Client(small.url, small.token)
-    backup.export(client, store, INSTANCE)
+    export(client, store, INSTANCE)
     slow = PausingStore(store, pause_at=4)
     with ThreadPoolExecutor(1) as pool:
-        running = pool.submit(backup.export, client, slow, INSTANCE, concurrency=1)
+        running = pool.submit(export, client, slow, INSTANCE, concurrency=1)
         assert slow.paused.wait(60)
-        newer = backup.export(client, store, INSTANCE).backup_id
+        newer = export(client, store, INSTANCE).backup_id
         pruned = prune(store, INSTANCE, Policy(last=1))
         slow.go.set()
         result = running.result(timeout=60)
@@ -91,7 +92,7 @@ def test_prune_during_an_export_never_deletes_its_objects(small: Simulator, tmp_
 def live_state(sim: Simulator, store_root: Path) -> dict[str, bytes]:
     """The target as drkit would back it up: every object's normalised bytes, by key."""
     store = open_store(str(store_root))
-    exported = backup.export(Client(sim.url, sim.token), store, "state")
+    exported = export(Client(sim.url, sim.token), store, "state")
     prefix = store_root / "state" / exported.backup_id
     files = (p for p in prefix.rglob("*.yaml") if p.name != backup.MANIFEST)
     return {p.relative_to(prefix).as_posix(): p.read_bytes() for p in files}

@@ -22,6 +22,7 @@ from drkit.backup import sealing
 from drkit.backup.store import open_store
 from drkit.backup.verify import verify
 from drkit.cli import main
+from drkit.export.export import export
 from drkit.testing import Simulator, seed
 from tests.figures import record
 from tests.test_restore_plan import NAMESPACES
@@ -86,7 +87,7 @@ def test_an_encrypted_round_trip_is_exact_and_stores_no_plaintext(
     plain = backup.load(
         open_store(str(tmp_path / "plain")),
         INSTANCE,
-        backup.export(Client(demo.url, demo.token), open_store(str(tmp_path / "plain")), INSTANCE).backup_id,
+        export(Client(demo.url, demo.token), open_store(str(tmp_path / "plain")), INSTANCE).backup_id,
     )
     reader = sealing.Keys(identity.read_text() if scheme == "age" else None, sealing.kms_client)
     opened = backup.load(open_store(store), INSTANCE, backup_id, keys=reader)

@@ -23,6 +23,7 @@ from drkit.backup.store import Store, open_store
 from drkit.backup.verify import verify
 from drkit.cli import main
 from drkit.errors import BackupNotFound, IntegrityError
+from drkit.export.export import export
 from drkit.testing import Simulator, seed
 from drkit.testing.gateway import Faults
 from drkit.testing.gpg_demo_keys import DEMO_KEYS
@@ -100,7 +101,7 @@ def rich_backup(request, rich_sim: Simulator, tmp_path_factory) -> tuple[Store, 
     else:
         url = f"s3://{request.getfixturevalue('module_bucket')}/team/backups"
     store = open_store(url)
-    result = backup.export(Client(rich_sim.url, rich_sim.token), store, INSTANCE)
+    result = export(Client(rich_sim.url, rich_sim.token), store, INSTANCE)
     assert result.ok, result.to_json()
     return store, result.backup_id, read_back(request, url, f"{INSTANCE}/{result.backup_id}/")
 
@@ -223,7 +224,7 @@ def test_generated_apps_keep_an_owner_reference_without_uid(rich_backup, rich_si
 def test_two_exports_of_an_unchanged_instance_are_byte_identical(rich_sim: Simulator, tmp_path: Path, request) -> None:
     store = open_store(str(tmp_path))
     client = Client(rich_sim.url, rich_sim.token)
-    first, second = (backup.export(client, store, INSTANCE).backup_id for _ in range(2))
+    first, second = (export(client, store, INSTANCE).backup_id for _ in range(2))
     assert first != second
     a = read_back(request, str(tmp_path), f"{INSTANCE}/{first}/")
     b = read_back(request, str(tmp_path), f"{INSTANCE}/{second}/")
@@ -268,13 +269,13 @@ def test_an_export_killed_at_any_put_leaves_no_backup(small_sim: Simulator, tmp_
     store = open_store(str(tmp_path))
     client = Client(small_sim.url, small_sim.token)
     counting = DyingStore(store)
-    good = backup.export(client, counting, INSTANCE).backup_id
+    good = export(client, counting, INSTANCE).backup_id
     total = counting.puts
     assert total == len(backup.read_manifest(store, INSTANCE, good)["objects"]) + 1 > 10
     for k in range(1, total + 1):
         dying = DyingStore(store, die_at=k)
         with pytest.raises(Died):
-            backup.export(client, dying, INSTANCE, concurrency=1 + k % 4)
+            export(client, dying, INSTANCE, concurrency=1 + k % 4)
         attempt = dying.keys[0].split("/")[1]
         assert attempt != good
         assert [b.backup_id for b in backup.list_backups(store, INSTANCE)] == [good], k
@@ -288,7 +289,7 @@ def test_an_export_killed_at_any_put_leaves_no_backup(small_sim: Simulator, tmp_
 
 def test_a_sigkilled_export_process_leaves_no_backup(small_sim: Simulator, tmp_path: Path) -> None:
     store = open_store(str(tmp_path))
-    good = backup.export(Client(small_sim.url, small_sim.token), store, INSTANCE).backup_id
+    good = export(Client(small_sim.url, small_sim.token), store, INSTANCE).backup_id
     token_file = tmp_path.parent / f"{tmp_path.name}.token"
     token_file.write_text(small_sim.token)
     small_sim.gateway.faults = Faults(latency=0.2)
@@ -395,7 +396,7 @@ def test_objects_checked_in_several_processes_read_as_in_one(
     small_sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = open_store(str(tmp_path))
-    backup_id = backup.export(Client(small_sim.url, small_sim.token), store, INSTANCE).backup_id
+    backup_id = export(Client(small_sim.url, small_sim.token), store, INSTANCE).backup_id
     whole = backup.load(store, INSTANCE, backup_id)
     monkeypatch.setattr(checking, "CHUNK", 2)  # a chunk of two objects per process
     monkeypatch.setattr(os, "cpu_count", lambda: 2)

@@ -18,6 +18,7 @@ from drkit.backup import format as backup
 from drkit.backup.store import open_store
 from drkit.cli import main
 from drkit.errors import ApiError, ConnectionFailed, TooLarge
+from drkit.export.export import export
 from drkit.testing import Simulator, seed
 from drkit.testing.app_status import add_real_status
 from drkit.testing.gateway import Faults
@@ -106,7 +107,7 @@ def test_a_kind_that_could_not_be_read_leaves_no_backup(big_sim: Simulator, tmp_
     big_sim.gateway.faults = Faults(error_503=1.0, path_pattern=r"^/api/v1/applications$")
     client = Client(big_sim.url, big_sim.token, retries=1, retry_budget=1)
     with pytest.raises(Exception, match="HTTP 503"):
-        backup.export(client, open_store(str(tmp_path)), INSTANCE)
+        export(client, open_store(str(tmp_path)), INSTANCE)
     assert backup.list_backups(open_store(str(tmp_path)), INSTANCE) == []
 
 
@@ -187,7 +188,7 @@ def test_a_list_that_keeps_breaking_fails_the_export_with_no_backup(big_sim: Sim
     big_sim.gateway.faults = Faults(truncate=1.0, path_pattern=r"^/api/v1/applications$")
     client = Client(big_sim.url, big_sim.token, retries=2, retry_budget=30)
     with pytest.raises(ConnectionFailed, match=r"GET /api/v1/applications: .* broke while the list was read, 3 time"):
-        backup.export(client, open_store(str(tmp_path)), INSTANCE)
+        export(client, open_store(str(tmp_path)), INSTANCE)
     assert backup.list_backups(open_store(str(tmp_path)), INSTANCE) == []
 
 
@@ -223,7 +224,7 @@ def test_a_refused_list_and_no_app_in_any_visible_project_leaves_no_backup(big_s
     big_sim.policies["backup"] = [(resource, "get", "*") for resource in ("applications", "repositories", "clusters")]
     client = Client(big_sim.url, big_sim.mint_token("backup:apiKey"))
     with pytest.raises(ApiError, match="no project's own list holds any"):
-        backup.export(client, open_store(str(tmp_path)), INSTANCE)
+        export(client, open_store(str(tmp_path)), INSTANCE)
     assert backup.list_backups(open_store(str(tmp_path)), INSTANCE) == []
 
 

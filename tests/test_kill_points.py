@@ -27,6 +27,7 @@ from drkit.backup import format as backup
 from drkit.backup.store import open_store
 from drkit.backup.verify import verify
 from drkit.cli import main
+from drkit.export.export import export
 from drkit.testing import Simulator, seed
 from tests.figures import record
 from tests.secretguard import WATCH
@@ -101,7 +102,7 @@ def test_an_export_killed_at_a_point_never_leaves_a_false_complete_backup(
     s3 = name.startswith("s3:")
     url = f"s3://{request.getfixturevalue('s3_bucket')}/kill" if s3 else str(tmp_path / "store")
     point = {**EXPORT_POINTS, **S3_EXPORT_POINTS}[name]
-    good = backup.export(Client(small_sim.url, small_sim.token), open_store(url), INSTANCE).backup_id
+    good = export(Client(small_sim.url, small_sim.token), open_store(url), INSTANCE).backup_id
     argv = ["export", *server_args(small_sim, tmp_path / "token"), "--store", url, "--instance", INSTANCE]
     died = run_killed(point, [*argv, "--concurrency", "1"])
     assert died.returncode == -signal.SIGKILL, f"{name}: not killed there (exit {died.returncode}): {died.stderr}"
@@ -113,7 +114,7 @@ def test_an_export_killed_at_a_point_never_leaves_a_false_complete_backup(
         assert new and backup.resolve(store, INSTANCE, "latest") == new
     else:
         assert new is None and backup.resolve(store, INSTANCE, "latest") == good
-    after = backup.export(Client(small_sim.url, small_sim.token), store, INSTANCE)  # debris stops nothing
+    after = export(Client(small_sim.url, small_sim.token), store, INSTANCE)  # debris stops nothing
     assert after.ok and backup.resolve(store, INSTANCE, "latest") == after.backup_id
     assert verify(store, INSTANCE, "latest").ok
 
@@ -144,7 +145,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
     store = str(root / "store")
     with Simulator(app_namespaces=NAMESPACES) as source:
         seed.load(source, seed.read("demo"))
-        backup.export(Client(source.url, source.token), open_store(store), INSTANCE)
+        export(Client(source.url, source.token), open_store(store), INSTANCE)
         apps = Client(source.url, source.token).items("/api/v1/applications")
     armed = {
         a["metadata"]["name"]: a["spec"]["syncPolicy"]["automated"]

@@ -8,6 +8,7 @@ over ~400 lines.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "drkit"
@@ -156,3 +157,16 @@ def test_argo_cd_api_paths_live_in_the_kind_table_and_the_client() -> None:
     }
     assert spelt == {}
     assert "/api/v1/applications" in (PACKAGE / "argocd" / "kinds.py").read_text(encoding="utf-8")
+
+
+def test_the_readme_layout_names_every_package_and_only_files_that_exist() -> None:
+    """README's Layout table: a row per package, and each module a row or the flow names is really there."""
+    text = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Layout") :]
+    rows = re.findall(r"^\| `drkit/([a-z_]+)/` \| (.*) \|$", section, re.MULTILINE)
+    packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")} - {"schemas"}
+    assert {name for name, _ in rows} == packages
+    named = {f"{pkg}/{f}" for pkg, cells in rows for f in re.findall(r"`([a-z_]+\.py)`", cells)}
+    named |= set(re.findall(r"`([a-z]+/[a-z_]+\.py)`", section)) - {"schemas/generate.py", "tests/test_layout.py"}
+    assert len(named) > 30
+    assert sorted(n for n in named if not (PACKAGE / n).is_file()) == []

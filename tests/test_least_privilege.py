@@ -21,6 +21,7 @@ from drkit.argocd.client import Client
 from drkit.backup import format as backup
 from drkit.backup import retention
 from drkit.backup.store import open_store
+from drkit.export.export import export
 from drkit.ops import drill
 from drkit.ops.scratch import hosted
 from drkit.restore import apply as restore
@@ -78,11 +79,11 @@ def account_client(sim: Simulator, account: str, lines: list[tuple[str, str, str
 
 
 def test_the_export_policy_reads_everything_and_only_what_export_calls(demo: Simulator, tmp_path: Path):
-    admin = backup.export(Client(demo.address, demo.token, plaintext=True), open_store(str(tmp_path / "a")), "demo")
+    admin = export(Client(demo.address, demo.token, plaintext=True), open_store(str(tmp_path / "a")), "demo")
     account, lines = policy_lines("Argo CD: the export account")
     client = account_client(demo, account, lines)
     start = len(demo.gateway.requests)
-    result = backup.export(client, open_store(str(tmp_path / "b")), "demo")
+    result = export(client, open_store(str(tmp_path / "b")), "demo")
     calls = demo.gateway.requests[start:]
     assert result.counts == admin.counts and not result.warnings
     assert {method for method, _ in calls} == {"GET"}, "export never writes to Argo CD"
@@ -98,14 +99,14 @@ def test_the_export_policy_reads_everything_and_only_what_export_calls(demo: Sim
 def test_each_export_line_is_needed(demo: Simulator, tmp_path: Path, dropped: int):
     account, lines = policy_lines("Argo CD: the export account")
     fewer = lines[:dropped] + lines[dropped + 1 :]
-    result = backup.export(account_client(demo, account + "-less", fewer), open_store(str(tmp_path)), "demo")
-    full = backup.export(Client(demo.address, demo.token, plaintext=True), open_store(str(tmp_path)), "full")
+    result = export(account_client(demo, account + "-less", fewer), open_store(str(tmp_path)), "demo")
+    full = export(Client(demo.address, demo.token, plaintext=True), open_store(str(tmp_path)), "full")
     assert result.warnings or result.counts != full.counts, f"{lines[dropped]} is not needed"
 
 
 def test_the_restore_policy_restores_the_demo_whole(demo: Simulator, tmp_path: Path, monkeypatch):
     store = open_store(str(tmp_path))
-    backup.export(Client(demo.address, demo.token, plaintext=True), store, "demo")
+    export(Client(demo.address, demo.token, plaintext=True), store, "demo")
     loaded = backup.load(store, "demo", "latest")
     monkeypatch.setenv("DEMO_GUESTBOOK_PASSWORD", "demo-password-2")
     secrets = credentials.load(
@@ -174,7 +175,7 @@ def test_iam_policies_allow_exactly_what_each_command_does(demo: Simulator, tmp_
     client = Client(demo.address, demo.token, plaintext=True)
     store = RecordingStore(tmp_path)
     for _ in range(3):
-        backup.export(client, store, "prod-argocd")
+        export(client, store, "prod-argocd")
     check(iam("IAM: the exporter"), store.calls)
     assert not any(a == "s3:DeleteObject" for s in iam("IAM: the exporter")["Statement"] for a in s["Action"])
 

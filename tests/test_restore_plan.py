@@ -11,7 +11,8 @@ import pytest
 from drkit.argocd.client import Client
 from drkit.argocd.kinds import RESTORE_ORDER, normalize
 from drkit.argocd.shapes import kept_paused
-from drkit.backup.format import Backup, fetch
+from drkit.backup.format import Backup
+from drkit.export.snapshot import fetch
 from drkit.restore.apply import RestoreOptions, diff, restore
 from drkit.restore.plan import CERT_HINT, plan
 from drkit.testing import Simulator, seed

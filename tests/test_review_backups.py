@@ -11,13 +11,14 @@ from drkit.backup import format as backup
 from drkit.backup.retention import Policy, prune
 from drkit.backup.store import LocalStore
 from drkit.errors import ConfigError
+from drkit.export.export import export
 from drkit.testing import Simulator
 
 INSTANCE = "prod"
 
 
 def _export(sim: Simulator, store: LocalStore) -> str:
-    return backup.export(Client(sim.url, sim.token), store, INSTANCE).backup_id
+    return export(Client(sim.url, sim.token), store, INSTANCE).backup_id
 
 
 def _damage_manifest(store: LocalStore, backup_id: str) -> None:
@@ -65,7 +66,7 @@ def test_latest_for_a_restore_holds_the_kinds_it_restores(sim: Simulator, tmp_pa
     """An export of only some kinds is complete, but a full restore must not take it for `latest`."""
     store = LocalStore(tmp_path)
     full = _export(sim, store)
-    partial = backup.export(Client(sim.url, sim.token), store, INSTANCE, ("projects",)).backup_id
+    partial = export(Client(sim.url, sim.token), store, INSTANCE, ("projects",)).backup_id
     assert backup.resolve(store, INSTANCE, "latest") == partial
     assert backup.resolve(store, INSTANCE, "latest", require=("projects",)) == partial
     assert backup.resolve(store, INSTANCE, "latest", require=("projects", "applications")) == full
@@ -115,7 +116,7 @@ def test_verify_of_a_partial_export_checks_only_the_references_it_can(sim: Simul
         },
     )
     store = LocalStore(tmp_path)
-    partial = backup.export(Client(sim.url, sim.token), store, INSTANCE, ("applications",)).backup_id
+    partial = export(Client(sim.url, sim.token), store, INSTANCE, ("applications",)).backup_id
     assert verify(store, INSTANCE, partial).problems == []
     full = _export(sim, store)
     assert verify(store, INSTANCE, full).ok

@@ -14,9 +14,10 @@ import pytest
 
 from drkit.argocd import client as argocd
 from drkit.argocd.client import Client
-from drkit.backup.format import export, list_backups
+from drkit.backup.format import list_backups
 from drkit.backup.store import open_store
 from drkit.errors import EXIT_FAILED, Stop, Unreachable, ends_run
+from drkit.export.export import export
 from drkit.restore.apply import RestoreOptions, restore
 from drkit.restore.converge import converge
 from drkit.testing import Simulator

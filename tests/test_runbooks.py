@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from drkit.argocd.client import Client
-from drkit.backup import format as backup
 from drkit.backup.store import open_store
+from drkit.export.export import export
 from drkit.testing import Simulator, seed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,7 +63,7 @@ def production(s3_server: str, s3_client) -> Iterator[Simulator]:  # noqa: ANN00
         s3_client.create_bucket(Bucket=BUCKET)
     with Simulator(app_namespaces=("team-a",)) as old:
         seed.load(old, seed.read("demo"))
-        backup.export(Client(old.address, old.token, plaintext=True), open_store(f"s3://{BUCKET}/prod"), "prod-argocd")
+        export(Client(old.address, old.token, plaintext=True), open_store(f"s3://{BUCKET}/prod"), "prod-argocd")
         yield old
 
 

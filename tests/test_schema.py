@@ -394,7 +394,7 @@ def demo_objects() -> dict[str, list[dict[str, Any]]]:
 
     from drkit.argocd.client import Client
     from drkit.argocd.kinds import RESTORE_ORDER, normalize
-    from drkit.backup.format import fetch
+    from drkit.export.snapshot import fetch
     from drkit.testing import Simulator, seed
 
     with Simulator(app_namespaces=("team-a",)) as sim, ThreadPoolExecutor(4) as pool:

@@ -22,6 +22,7 @@ from drkit.backup.store import open_store
 from drkit.backup.verify import verify
 from drkit.cli import main
 from drkit.errors import BackupNotFound, StoreError
+from drkit.export.export import export
 from drkit.testing import Simulator, seed
 from drkit.testing.s3faults import S3FaultProxy, S3Faults
 from tests.figures import record
@@ -67,7 +68,7 @@ def test_exports_through_faulty_s3_complete_with_identical_objects_or_leave_no_m
     source: Simulator, faulty: Callable[[S3Faults], S3FaultProxy], s3_client: Any, s3_bucket: str
 ) -> None:
     client = Client(source.url, source.token)
-    healthy = backup.export(client, open_store(f"s3://{s3_bucket}/healthy"), INSTANCE)
+    healthy = export(client, open_store(f"s3://{s3_bucket}/healthy"), INSTANCE)
     reference = objects_of(s3_client, s3_bucket, f"healthy/{INSTANCE}/{healthy.backup_id}/")
     reference.pop(backup.MANIFEST)
     proxy = faulty(S3Faults(error_500=0.07, slow_down=0.07, drop=0.06, seed=11))
@@ -75,7 +76,7 @@ def test_exports_through_faulty_s3_complete_with_identical_objects_or_leave_no_m
     identical = failed = 0
     for _ in range(RUNS):
         try:
-            result = backup.export(client, store, INSTANCE)
+            result = export(client, store, INSTANCE)
         except StoreError:  # the retries ran out: the export must not exist
             failed += 1
             continue
@@ -138,10 +139,10 @@ def test_a_full_or_read_only_directory_fails_the_export_without_a_manifest(
     room: int, code: int, source: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, store = Client(source.url, source.token), open_store(str(tmp_path))
-    good = backup.export(client, store, INSTANCE).backup_id
+    good = export(client, store, INSTANCE).backup_id
     monkeypatch.setattr(store_module, "os", FailingDisk(room, code))
     with pytest.raises(StoreError, match=os.strerror(code)):
-        backup.export(client, store, INSTANCE)
+        export(client, store, INSTANCE)
     monkeypatch.undo()
     listed = [b.backup_id for b in backup.list_backups(store, INSTANCE)]
     record("storage faults", failures=1, manifest=len(listed) - 1)

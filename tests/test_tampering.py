@@ -21,6 +21,7 @@ from drkit.backup import format as backup
 from drkit.backup.store import open_store
 from drkit.backup.verify import verify
 from drkit.cli import main
+from drkit.export.export import export
 from drkit.testing import Simulator, seed
 from tests.figures import record
 from tests.test_export import small_seed
@@ -37,12 +38,12 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
     with Simulator() as sim:
         seed.load(sim, small_seed())
         client = Client(sim.url, sim.token)
-        first = backup.export(client, store, INSTANCE).backup_id
+        first = export(client, store, INSTANCE).backup_id
         app = client.get("/api/v1/applications/app-01")
         app["spec"]["source"]["path"] = "moved"
         client.put("/api/v1/applications/app-01", app)
-        second = backup.export(client, store, INSTANCE).backup_id
-        backup.export(client, store, "staging")
+        second = export(client, store, INSTANCE).backup_id
+        export(client, store, "staging")
     return root, first, second
 
 

@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import random
-import re
 import time
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any
@@ -22,15 +21,13 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from drkit import __version__
+from drkit.argocd.answers import error_of
 from drkit.argocd.kinds import KINDS
 from drkit.argocd.versions import Version, parse_version
 from drkit.errors import (
     ApiError,
-    AuthError,
     ConfigError,
     ConnectionFailed,
-    NotFound,
-    PermissionDenied,
     TooLarge,
     Unreachable,
 )
@@ -39,9 +36,6 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 # A watch reads what has arrived, up to this many bytes at a time (requests' default, 512, costs a Python round per
 # 512 bytes of events that are each a whole Application of several KB)
 STREAM_CHUNK = 1 << 16
-# grpc-go's ResourceExhausted text when an answer passes argocd-server's ARGOCD_GRPC_MAX_SIZE_MB (API-NOTES §1.4):
-# the server's send check, or the gateway's receive check
-_TOO_LARGE = re.compile(r"grpc: (?:trying to send|received) message larger than max \((\d+) vs\. (\d+)\)")
 
 
 class _BrokenList(Exception):
@@ -185,7 +179,7 @@ class Client:
         resp = self._send("GET", path, params=params, stream=True)
         with resp:
             if resp.status_code >= 400:
-                raise _error("GET", path, resp)
+                raise error_of("GET", path, resp)
             resp.raw.decode_content = True
             try:
                 yield from ijson.items(resp.raw, "items.item", use_float=True)
@@ -239,7 +233,7 @@ class Client:
         try:
             with self.session.get(self.base + path, params=params, stream=True, timeout=(self.timeout, None)) as resp:
                 if resp.status_code >= 400:
-                    raise _error("GET", path, resp)
+                    raise error_of("GET", path, resp)
                 for line in resp.iter_lines(chunk_size=STREAM_CHUNK):
                     if line.strip():
                         yield json.loads(line)
@@ -317,7 +311,7 @@ class Client:
             else:
                 if resp.status_code not in RETRY_STATUSES:
                     return resp
-                failure = _error(method, path, resp)
+                failure = error_of(method, path, resp)
                 resp.close()
                 if isinstance(failure, TooLarge):  # a size limit, not a rate limit: a retry gets the same answer
                     raise failure
@@ -344,7 +338,7 @@ class Client:
 
     def _answer(self, method: str, path: str, resp: requests.Response) -> Any:
         if resp.status_code >= 400:
-            raise _error(method, path, resp)
+            raise error_of(method, path, resp)
         if not resp.content:
             return {}
         try:
@@ -358,8 +352,6 @@ class Client:
 
 
 def _json(body: Any) -> bytes:
-    import json
-
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -379,34 +371,3 @@ def _retry_after(resp: requests.Response) -> float | None:
 def _describe(err: Exception) -> str:
     text = str(err)
     return text if len(text) < 300 else text[:300] + "..."
-
-
-def _error(method: str, path: str, resp: requests.Response) -> ApiError:
-    """A typed error carrying Argo CD's own message (API-NOTES §1.3)."""
-    grpc_code = None
-    try:
-        body = resp.json()
-        message = body.get("message") or body.get("error") or ""
-        grpc_code = body.get("code")
-    except ValueError:
-        message = resp.text.strip()[:300]
-    status = resp.status_code
-    text = f"{method} {path}: Argo CD answered HTTP {status}" + (f": {message}" if message else "")
-    cls, hint = ApiError, None
-    if status == 401:
-        cls = AuthError
-        hint = (
-            "the token was refused: check --auth-token / ARGOCD_AUTH_TOKEN; a token from another Argo CD "
-            "instance (or before a reinstall) is never valid on this one"
-        )
-    elif status == 403:
-        cls = PermissionDenied
-        hint = "the token's account lacks this RBAC permission, or the object does not exist"
-    elif status == 404:
-        cls = NotFound
-    elif status == 429 and (too_large := _TOO_LARGE.search(message)):
-        size, limit = (int(n) for n in too_large.groups())
-        return TooLarge(text, status=status, grpc_code=grpc_code, api_message=message, size=size, limit=limit)
-    elif status == 415:
-        hint = "drkit sent a request Argo CD does not accept; please report this"
-    return cls(text, status=status, grpc_code=grpc_code, api_message=message, hint=hint)

@@ -1,4 +1,4 @@
-"""The backup format: write an export (objects, then the manifest last), list backups, resolve `latest`, verify.
+"""The backup format: backup ids, manifests, listing backups, resolving `latest`, and loading one whole.
 
 Layout in a store: `<instance>/<backup-id>/<kind>/<file>.yaml` per object and `<instance>/<backup-id>/manifest.yaml`,
 written last. A backup without its manifest does not exist.
@@ -10,23 +10,18 @@ import itertools
 import re
 import secrets
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import yaml
 
-from drkit import __version__
-from drkit.argocd import sources
-from drkit.argocd.client import Client
-from drkit.argocd.kinds import KINDS, RESTORE_ORDER, normalize
+from drkit.argocd.kinds import KINDS, RESTORE_ORDER
 from drkit.backup import documents, schema, sealing, signing
 from drkit.backup.checking import fetch_object, open_object, parse_all, read_all, read_object  # noqa: F401 (read_object: re-exported)
 from drkit.backup.folders import MANIFEST, misplaced, unlisted, walk_keys  # noqa: F401 (re-exported)
 from drkit.backup.store import Store
-from drkit.errors import ApiError, BackupNotFound, ConfigError, IntegrityError, ObjectNotFound
-from drkit.export.snapshot import Progress, Writer, fetch, skipped
+from drkit.errors import BackupNotFound, ConfigError, IntegrityError, ObjectNotFound
 
 # what new_backup_id names a backup folder; anything else under an instance (drills/, a stray folder) is not a backup
 ID_TIME = "%Y%m%dT%H%M%SZ"
@@ -57,139 +52,8 @@ def backup_time(backup_id: str) -> datetime:
     return datetime.strptime(found[1], ID_TIME).replace(tzinfo=timezone.utc)
 
 
-def _stamp(at: datetime) -> str:
+def stamp(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass
-class ExportResult:
-    backup_id: str
-    instance: str
-    counts: dict[str, int]
-    warnings: list[str] = field(default_factory=list)
-    suspicious: dict[str, Any] | None = None
-    complete: bool = True
-
-    @property
-    def ok(self) -> bool:
-        return self.complete and not self.suspicious and not self.warnings
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "backup_id": self.backup_id,
-            "instance": self.instance,
-            "complete": self.complete,
-            "counts": self.counts,
-            "warnings": self.warnings + ([self.suspicious["reason"]] if self.suspicious else []),
-        }
-
-
-def serialise(kind: str, obj: dict[str, Any]) -> tuple[str, bytes]:
-    """An object as drkit stores it, normalised and validated: its store key and YAML bytes."""
-    doc = normalize(kind, obj)
-    key = KINDS[kind].key(doc)
-    schema.validate(kind, doc, key.removesuffix(".yaml"))
-    return key, dump(doc)
-
-
-# writing --------------------------------------------------------------------------------------------------
-
-
-def write_objects(writer: Writer, client: Client, kinds: Iterable[str]) -> list[str]:
-    """Read, serialise and put every object of `kinds` as it arrives; warnings for kinds left out."""
-    warnings: list[str] = []
-    for kind in kinds:
-        try:
-            for obj in fetch(client, kind, writer.pool, warnings):
-                writer.put(kind, *serialise(kind, obj))
-        except ApiError as err:
-            if not skipped(err):
-                raise
-            warnings.append(f"{kind}: not backed up: {err}")
-    return warnings
-
-
-def export(
-    client: Client,
-    store: Store,
-    instance: str,
-    kinds: Iterable[str] = RESTORE_ORDER,
-    *,
-    max_shrink: float = 0.5,
-    concurrency: int = 16,
-    progress: Progress | None = None,
-    seal: sealing.Seal | None = None,
-    sign: signing.SignKey | None = None,
-) -> ExportResult:
-    """Snapshot the instance into a new backup; the manifest is written after every object.
-
-    With `seal`, every object is encrypted before it is stored, and so are the manifest's sensitive fields.
-
-    Objects are written as the lists are read, so memory does not grow with the instance; a backup whose
-    export failed halfway has no manifest, and so does not exist.
-    """
-    started = utcnow()
-    backup_id = new_backup_id(started)
-    kinds = tuple(kinds)
-    version = client.version()
-    with ThreadPoolExecutor(concurrency) as pool:
-        writer = Writer(store, f"{instance}/{backup_id}", pool, 2 * concurrency, progress, seal)
-        warnings = write_objects(writer, client, kinds)
-        entries = writer.finish()
-    counts = {kind: 0 for kind in kinds}
-    for entry in entries:
-        counts[entry["kind"]] += 1
-    about, more = sources.describe(client, version, counts)
-    warnings += more
-    manifest = {
-        "formatVersion": schema.FORMAT_VERSION,
-        "drkitVersion": __version__,
-        "argocdVersion": version,
-        "instance": instance,
-        "server": client.base,
-        "backupId": backup_id,
-        "startedAt": _stamp(started),
-        "finishedAt": _stamp(utcnow()),
-        "complete": True,
-        "counts": counts,
-        "objects": entries,
-        "warnings": warnings,
-        **about,
-    }
-    suspicious = shrink_check(store, instance, counts, max_shrink)
-    if suspicious:
-        manifest["suspicious"] = suspicious
-    if seal:
-        manifest.update(sealing.seal_manifest(manifest, seal))
-    if sign:
-        manifest[signing.FIELD] = signing.sign(manifest, sign)
-    schema.validate("manifest", manifest, f"{instance}/{backup_id}/{MANIFEST}")
-    store.put(f"{instance}/{backup_id}/{MANIFEST}", dump(manifest))
-    return ExportResult(backup_id, instance, counts, warnings, suspicious)
-
-
-def shrink_check(store: Store, instance: str, counts: dict[str, int], max_shrink: float) -> dict[str, Any] | None:
-    """A reason to distrust this export: it holds far fewer objects than the previous trusted backup.
-
-    Backups already flagged are passed over, so a second small export after a flagged one is flagged too.
-    """
-    trusted = (b for b in iter_backups(store, instance) if b.complete and not b.manifest.get("suspicious"))
-    previous = next(trusted, None)
-    if previous is None:
-        return None
-    before = sum(previous.counts.get(k, 0) for k in counts)
-    now = sum(counts.values())
-    if before and now < before * (1 - max_shrink):
-        return {
-            "reason": (
-                f"this backup holds {now} objects, the previous one ({previous.backup_id}) {before}: more than "
-                f"{max_shrink:.0%} fewer; check the token's permissions and the instance before trusting it "
-                "(--max-shrink tunes this guard)"
-            ),
-            "previousCount": before,
-            "count": now,
-        }
-    return None
 
 
 # reading --------------------------------------------------------------------------------------------------

@@ -143,8 +143,8 @@ def drill(
         instance=instance,
         backup_id=loaded.backup_id,
         target=target,
-        started_at=_stamp(started),
-        finished_at=_stamp(backup.utcnow()),
+        started_at=backup.stamp(started),
+        finished_at=backup.stamp(backup.utcnow()),
         phases=phases,
         counts=counts,
         apps={"healthy": sum(1 for r in apps if r.ok), "failed": sum(1 for r in apps if not r.ok)},
@@ -157,10 +157,6 @@ def drill(
 
 def _what(action: str, changes: list[str]) -> str:
     return "missing on the target after the restore" if action == "create" else "differs: " + ", ".join(changes)
-
-
-def _stamp(at: Any) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def save(store: Store, result: DrillResult) -> str:

@@ -12,27 +12,23 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
+from drkit.argocd import listing, sources, versions
 from drkit.argocd import settings as argocd_settings
-from drkit.argocd import sources, versions
 from drkit.argocd.client import Client
-from drkit.argocd.kinds import KINDS, RESTORE_ORDER, generated_by, normalize
+from drkit.argocd.kinds import KINDS, RESTORE_ORDER, normalize
 from drkit.argocd.refs import MAY_USE, Index, kinds_to_read, refs  # noqa: F401 (kinds_to_read: for the CLI)
-from drkit.argocd.shapes import disarmed
 from drkit.errors import ApiError, AuthError, Stop, ends_run
-from drkit.export import snapshot
 from drkit.restore import readback
-from drkit.restore.pipeline import WRITTEN, Beside, Written, with_waiters
+from drkit.restore.pipeline import Beside, Written, with_waiters
 from drkit.restore.plan import Plan, Step, plan
 from drkit.restore.progress import Callback, Tally
 from drkit.restore.remap import remap, select
 from drkit.restore.report import ACTIONS, DiffReport, Outcome, RestoreReport, not_in_backup  # noqa: F401 (ACTIONS: for the CLI)
+from drkit.restore.targets import AppTarget, app_targets, appsets_to_rearm, still_disarmed
 
 __all__ = ["AppTarget", "Outcome", "Plan", "RestoreOptions", "RestoreReport", "apply", "diff", "restore", "select"]
 
 Objects = dict[str, list[dict[str, Any]]]
-SYNC_WAVE = "argocd.argoproj.io/sync-wave"
-INSTANCE_LABEL = "app.kubernetes.io/instance"
-TRACKING_ID = "argocd.argoproj.io/tracking-id"
 WRITES = ("create", "update")
 
 
@@ -55,33 +51,18 @@ class RestoreOptions:
     allow_field_loss: bool = False  # keep going with objects the target's version could not hold whole
 
 
-@dataclass
-class AppTarget:
-    """An application for the converge step: refresh, sync in waves, wait, re-arm."""
-
-    namespace: str
-    name: str
-    wave: int = 0
-    parents: list[str] = field(default_factory=list)
-    rearm_spec: dict[str, Any] | None = None
-    generated: bool = False  # by an ApplicationSet: converge waits for the set to recreate it
-    project: str = ""  # the app's project, which converge asks with while awaiting a generated app
-    written: Callable[[], bool] | None = None  # blocks until drkit's write of it is over; True if restored (pipeline)
-    created: bool = False  # by this restore: converge takes its first reconciliation for the refresh
-
-
 # apply --------------------------------------------------------------------------------------------------------
 
 
 def read_live(client: Client, kinds: list[str], warnings: list[str] | None = None) -> Objects:
     """The target's objects of each kind, one list call per kind, normalised as an export stores them.
 
-    Applications are read as an export reads them (snapshot.applications): per project when the whole list
+    Applications are read as an export reads them (listing.applications): per project when the whole list
     passes the target's gRPC message limit; what may be missing then is added to `warnings`.
     """
     notes = [] if warnings is None else warnings
     read = {
-        kind: snapshot.applications(client, notes) if kind == "applications" else client.list(kind) for kind in kinds
+        kind: listing.applications(client, notes) if kind == "applications" else client.list(kind) for kind in kinds
     }
     return {kind: [normalize(kind, item) for item in items] for kind, items in read.items()}
 
@@ -298,27 +279,6 @@ def split_requests(options: RestoreOptions) -> tuple[RestoreOptions, RestoreOpti
     return replace(options, concurrency=writes), replace(options, concurrency=max(1, options.concurrency - writes))
 
 
-def appsets_to_rearm(the_plan: Plan, outcomes: list[Outcome]) -> list[dict[str, Any]]:
-    """The ApplicationSets written unable to delete, whose original documents converge re-applies at the end."""
-    done = {o.name for o in outcomes if o.kind == "applicationsets" and o.action not in ("fail", "skip")}
-    return [doc for name, doc in the_plan.rearm_appsets.items() if name in done]
-
-
-def still_disarmed(targets: list[AppTarget], appsets: list[dict[str, Any]], converged: list[Any]) -> list[str]:
-    """What this run wrote disarmed and did not re-arm, as `application ns/name` or `ApplicationSet ns/name`."""
-    rearmed = {(r.kind, r.namespace, r.name) for r in converged if r.rearmed or r.outcome == "awaited"}
-    out = [
-        f"application {t.namespace}/{t.name}"
-        for t in targets
-        if t.rearm_spec is not None and ("applications", t.namespace, t.name) not in rearmed
-    ]
-    for doc in appsets:
-        meta = doc.get("metadata", {})
-        if ("applicationsets", meta.get("namespace", ""), meta.get("name", "")) not in rearmed:
-            out.append(f"ApplicationSet {meta.get('namespace', '')}/{meta.get('name', '')}")
-    return out
-
-
 def target_version(client: Client) -> str:
     """The target's version endpoint (it answers without auth), or "" when it does not say."""
     try:
@@ -357,50 +317,6 @@ def planned(the_plan: Plan, options: RestoreOptions) -> list[Outcome]:
         outcome.dropped = step.losses
         out.append(outcome)
     return out
-
-
-def app_targets(the_plan: Plan, outcomes: list[Outcome], backup_objects: Objects) -> list[AppTarget]:
-    """Converge input: every application created, updated or unchanged, with its wave and app-of-apps parents.
-
-    Applications an ApplicationSet generates are not written, but are converged too once their set is restored:
-    they must end Synced and Healthy like the others.
-    """
-    names = {a["metadata"]["name"] for a in backup_objects.get("applications", [])}
-    restored = {o.name for o in outcomes if o.kind == "applications" and o.action in WRITTEN}
-    appsets = {o.name for o in outcomes if o.kind == "applicationsets" and o.action in WRITTEN}
-    targets = []
-    for step in the_plan.by_kind("applications"):
-        meta = step.doc["metadata"]
-        owner = generated_by(step.doc)
-        generated = owner is not None and f"{meta.get('namespace', '')}/{owner}" in appsets
-        if step.name not in restored and not generated:
-            continue
-        wave = _int(meta.get("annotations", {}).get(SYNC_WAVE, "0"))
-        parents = sorted(p for p in _parents(meta, names) if p != meta["name"])
-        rearm = step.rearm["spec"] if step.rearm else None
-        if generated and disarmed(step.doc) != step.doc:
-            rearm = step.doc["spec"]  # its set is restored with a disarmed template: put back what it generated
-        project = step.doc.get("spec", {}).get("project") or "default"
-        namespace, created = meta.get("namespace", ""), step.action == "create"
-        targets.append(AppTarget(namespace, meta["name"], wave, parents, rearm, generated, project, created=created))
-    return targets
-
-
-def _int(text: str) -> int:
-    try:
-        return int(str(text).strip())
-    except ValueError:
-        return 0
-
-
-def _parents(meta: dict[str, Any], names: set[str]) -> set[str]:
-    """Apps named by the tracking label or the tracking-id annotation (`<app>:<group>/<kind>:<ns>/<name>`)."""
-    candidates = {meta.get("labels", {}).get(INSTANCE_LABEL, "")}
-    tracking = meta.get("annotations", {}).get(TRACKING_ID, "")
-    if tracking:
-        app = tracking.split(":", 1)[0]
-        candidates |= {app, app.split("_", 1)[-1]}  # apps in other namespaces are tracked as `<ns>_<name>`
-    return {c for c in candidates if c and c in names}
 
 
 def diff(client: Client, backup: Any, options: RestoreOptions) -> DiffReport:

@@ -28,7 +28,6 @@ Choices a caller relies on:
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +50,7 @@ from drkit.restore.appstate import (  # noqa: F401 (in_progress: re-exported)
     states,
     timeout_message,
 )
+from drkit.restore.pipeline import Gated, start_workers
 from drkit.restore.progress import Tally
 from drkit.restore.rearm import REARM_METADATA, AppResult, rearm_appsets, target_release
 from drkit.restore.watching import Watch, key_of, version_of
@@ -107,7 +107,7 @@ def converge(
     watching = options.sync and options.wait
     stream = getattr(client, "watch_apps", None) if watching else None
     watch = Watch(stream and partial(stream, WATCHED), quiet=quiet, clock=clock).start()
-    run = _Run(_Gated(client, options.concurrency), options, clock, sleep, poll_start, poll_max, watch)
+    run = _Run(Gated(client, options.concurrency), options, clock, sleep, poll_start, poll_max, watch)
     run.stop = stop if stop is not None else Stop()
     run.version = target_release(client) if appsets_to_rearm or any(t.rearm_spec for t in targets) else None
     tally = progress or Tally(None)
@@ -118,7 +118,7 @@ def converge(
     try:
         workers = max(1, min(int(in_flight or 1), len(targets)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            _start_workers(pool, workers)
+            start_workers(pool, workers)
             ready()
             for stage in stages(targets):
                 by_key.update({(t.namespace, t.name): t for t in stage})
@@ -136,46 +136,9 @@ def converge(
     return results + appsets
 
 
-def _start_workers(pool: ThreadPoolExecutor, workers: int) -> None:
-    """Start every worker thread of `pool` now. Started on demand, each new thread would wait for the GIL behind
-    the threads already writing applications: two hundred of them took a second, while the controller idled."""
-    all_up = threading.Barrier(workers + 1)
-    for _ in range(workers):
-        pool.submit(all_up.wait)
-    all_up.wait()
-
-
 def max_syncs(options: Options) -> int:
     """Apps with a sync in flight at once: `--max-syncs`, independent of the request workers (`--concurrency`)."""
     return int(options.max_syncs or MAX_SYNCS)
-
-
-class _Gated:
-    """The client with at most `workers` requests at once: `--concurrency` bounds requests, not apps in flight.
-
-    Except a hard refresh: argocd-server holds it open until the controller has reconciled the app (API-NOTES
-    §2.2), so its length is the controller's (status processors, repo-server), not the API server's work. Held in
-    a request slot, eight of them would pace the whole converge at eight reconciliations at a time; it is bounded
-    by the apps in flight (`--max-syncs`) instead.
-    """
-
-    def __init__(self, client: Any, workers: int) -> None:
-        self.client, self.slots = client, threading.BoundedSemaphore(max(1, int(workers or 1)))
-        self.retries = getattr(client, "retries", 0)
-
-    def get(self, path: str, params: dict[str, Any] | None = None, **options: Any) -> Any:
-        if (params or {}).get("refresh"):
-            return self.client.get(path, params, **options)
-        with self.slots:
-            return self.client.get(path, params, **options)
-
-    def post(self, path: str, body: Any, params: dict[str, Any] | None = None) -> Any:
-        with self.slots:
-            return self.client.post(path, body, params)
-
-    def write(self, kind: str, body: dict[str, Any], *, update: bool = False) -> Any:
-        with self.slots:
-            return self.client.write(kind, body, update=update)
 
 
 class _Run:

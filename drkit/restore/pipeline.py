@@ -8,12 +8,15 @@ one thread while converge works in another, and each app's converge starts when 
   applies its children's Application manifests, which must not race drkit's own (disarmed) writes of them;
 - apps an ApplicationSet generates are not written by drkit: they start at once (converge awaits their set);
 - stages keep their order: a later wave or depth still waits for the one before (converge.stages).
+
+Both threads share one request budget (`Gated`), and converge's workers are all started before the writes begin.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 WRITTEN = ("create", "update", "unchanged")
@@ -87,3 +90,40 @@ class Beside:
             self.box.append(err)
         finally:
             self.written.finish()  # whatever happens: no converge worker waits forever
+
+
+def start_workers(pool: ThreadPoolExecutor, workers: int) -> None:
+    """Start every worker thread of `pool` now. Started on demand, each new thread would wait for the GIL behind
+    the threads already writing applications: two hundred of them took a second, while the controller idled."""
+    all_up = threading.Barrier(workers + 1)
+    for _ in range(workers):
+        pool.submit(all_up.wait)
+    all_up.wait()
+
+
+class Gated:
+    """The client with at most `workers` requests at once: `--concurrency` bounds requests, not apps in flight.
+
+    Except a hard refresh: argocd-server holds it open until the controller has reconciled the app (API-NOTES
+    §2.2), so its length is the controller's (status processors, repo-server), not the API server's work. Held in
+    a request slot, eight of them would pace the whole converge at eight reconciliations at a time; it is bounded
+    by the apps in flight (`--max-syncs`) instead.
+    """
+
+    def __init__(self, client: Any, workers: int) -> None:
+        self.client, self.slots = client, threading.BoundedSemaphore(max(1, int(workers or 1)))
+        self.retries = getattr(client, "retries", 0)
+
+    def get(self, path: str, params: dict[str, Any] | None = None, **options: Any) -> Any:
+        if (params or {}).get("refresh"):
+            return self.client.get(path, params, **options)
+        with self.slots:
+            return self.client.get(path, params, **options)
+
+    def post(self, path: str, body: Any, params: dict[str, Any] | None = None) -> Any:
+        with self.slots:
+            return self.client.post(path, body, params)
+
+    def write(self, kind: str, body: dict[str, Any], *, update: bool = False) -> Any:
+        with self.slots:
+            return self.client.write(kind, body, update=update)
