@@ -24,18 +24,24 @@ def demo_block() -> str:
     return match.group(1)
 
 
-def run_block(script: str, store: Path) -> subprocess.CompletedProcess[str]:
-    """Run the block with bash in its own process group (cwd: the project root); the group dies afterwards."""
-    bin_dir = str(Path(sys.executable).parent)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DRKIT_", "ARGOCD_", "DEMO"))}
-    env |= {"PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", "DRKIT_STORE": str(store), "PYTHONUNBUFFERED": "1"}
-    # `pip install .` would reinstall the package under test: the venv already holds it (editable)
+def run_block(
+    script: str, store: Path, *, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the block with bash in its own process group, in `cwd` (the project root); the group dies afterwards.
+
+    `env` is the environment it starts from: by default this process's, with this venv's bin first on PATH.
+    """
+    if env is None:
+        env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    env = {k: v for k, v in env.items() if not k.startswith(("DRKIT_", "ARGOCD_", "DEMO"))}
+    env |= {"DRKIT_STORE": str(store), "PYTHONUNBUFFERED": "1"}
+    # `pip install .` would reinstall the package under test: the venv already holds it (editable, or the wheel)
     script = re.sub(r"^python -m pip install \.\s*$", "true", script, flags=re.MULTILINE)
     out_path, err_path = store.parent / "stdout.txt", store.parent / "stderr.txt"
     # Files, not pipes: the background simulators inherit them, and a pipe would stay open until they die.
     with out_path.open("w") as out, err_path.open("w") as err:
         proc = subprocess.Popen(
-            ["bash", "-e", "-c", script], cwd=ROOT, env=env, stdout=out, stderr=err, start_new_session=True
+            ["bash", "-e", "-c", script], cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True
         )
         try:
             proc.wait(timeout=300)
@@ -54,7 +60,11 @@ def port_in_use(port: int) -> bool:
 def test_the_readme_demo_block_runs_and_restores_everything(tmp_path: Path) -> None:
     taken = [p for p in (18080, 18081) if port_in_use(p)]
     assert not taken, f"ports {taken} are in use by another process; the README block would talk to it, not its own"
-    result = run_block(demo_block(), tmp_path / "store")
+    check_restored(run_block(demo_block(), tmp_path / "store"))
+
+
+def check_restored(result: subprocess.CompletedProcess[str]) -> None:
+    """The block exited 0 after a dry run and a restore that created objects and failed none."""
     detail = f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     assert result.returncode == 0, detail
     summaries = re.findall(r"^summary: .*; exit code (\d+)$", result.stdout, re.MULTILINE)
