@@ -1,5 +1,8 @@
 """Generate drkit's JSON Schemas (drkit/schemas/v1/*.json) from Argo CD's CRDs and swagger.json.
 
+ConfigMaps and Secrets (`--kube`) follow Kubernetes' core/v1 API reference (ConfigMap, Secret: `data`,
+`binaryData`, `type`, `immutable`; keys of `[-._a-zA-Z0-9]+`), written out here as there is no CRD for them.
+
 Run from anywhere: `python schemas/generate.py` writes the files; `--check` exits 1 when the committed files
 differ from what the reference data gives. The reference data is read from `../shared/reference/argocd/`
 relative to the project root.
@@ -16,7 +19,10 @@ from typing import Any
 
 import yaml
 
-from drkit.argocd.kinds import RESTORE_ORDER as KINDS
+from drkit.argocd.kinds import RESTORE_ORDER
+from drkit.kube.kinds import KUBE_KINDS, SECRET_TYPE_LABEL
+
+KINDS = (*RESTORE_ORDER, *KUBE_KINDS)  # every stored kind: Argo CD's eight, then the ConfigMaps and Secrets of --kube
 
 try:  # libyaml parses the 380 KB ApplicationSet CRD in well under a second; the pure-Python loader takes ~10 s
     from yaml import CSafeLoader as Loader
@@ -226,6 +232,50 @@ def api_schemas(reference: Path) -> dict[str, dict[str, Any]]:
     }
 
 
+KUBE_KEY = {"type": "string", "pattern": r"^[-._a-zA-Z0-9]+$", "maxLength": 253}
+BASE64 = {"type": "string", "pattern": r"^[A-Za-z0-9+/]*={0,2}$"}
+
+
+def kube_schemas() -> dict[str, dict[str, Any]]:
+    """ConfigMap and Secret as a --kube backup keeps them: core/v1 fields, metadata the server owns stripped."""
+
+    def schema(api_kind: str, properties: dict[str, Any]) -> dict[str, Any]:
+        metadata = {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name", "namespace"],
+            "properties": {
+                "name": {"type": "string", "pattern": DNS_SUBDOMAIN, "maxLength": 253},
+                "namespace": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        }
+        return {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["apiVersion", "kind", "metadata"],
+            "properties": {
+                "apiVersion": {"const": "v1"},
+                "kind": {"const": api_kind},
+                "metadata": metadata,
+                "immutable": {"type": "boolean"},
+                **properties,
+            },
+        }
+
+    strings = {"type": "object", "propertyNames": KUBE_KEY, "additionalProperties": {"type": "string"}}
+    encoded = {"type": "object", "propertyNames": KUBE_KEY, "additionalProperties": BASE64}
+    configmap = schema("ConfigMap", {"data": strings, "binaryData": encoded})
+    # stringData is write-only (the API server folds it into data): a stored one would be a leak or a bug
+    secret = schema("Secret", {"type": {"type": "string", "minLength": 1}, "data": encoded, "stringData": FORBIDDEN})
+    secret["$comment"] = f"argocd.argoproj.io Secrets: argocd-secret, {SECRET_TYPE_LABEL}-labelled, referenced"
+    return {
+        "configmaps": _document("configmaps", configmap, "Kubernetes ConfigMap of Argo CD's namespace (--kube)"),
+        "secrets": _document("secrets", secret, "Kubernetes Secret of Argo CD's namespace (--kube), sealed at rest"),
+    }
+
+
 def manifest_schema() -> dict[str, Any]:
     """drkit's own manifest.yaml, written last in each backup: strict."""
     kinds = "|".join(KINDS)
@@ -288,6 +338,16 @@ def manifest_schema() -> dict[str, Any]:
             # `<kind>.<field>` the source's lists leave out although the objects have them (drkit.argocd.sources)
             "sourceHides": {"type": "array", "items": {"type": "string", "pattern": rf"^({kinds})\.[A-Za-z]+$"}},
             "argocdSettings": settings_schema(),
+            # --kube: the namespace the ConfigMaps and Secrets were read from, and whether Secrets are in the backup
+            "kube": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["namespace", "secrets"],
+                "properties": {
+                    "namespace": {"type": "string", "pattern": DNS_LABEL, "maxLength": 63},
+                    "secrets": {"enum": ["stored", "skipped"]},
+                },
+            },
             # client-side encryption (drkit.backup.sealing): the scheme and what reading needs besides the key
             "encryption": {
                 "type": "object",
@@ -377,6 +437,7 @@ def build(reference: Path = REFERENCE) -> dict[str, str]:
     """Every schema file's name and its exact text (pretty, sorted keys, stable)."""
     schemas = {kind: crd_schema(reference, kind) for kind in CRDS}
     schemas.update(api_schemas(reference))
+    schemas.update(kube_schemas())
     schemas["manifest"] = manifest_schema()
     schemas["drill"] = drill_schema()
     return {f"{name}.json": json.dumps(schemas[name], indent=2, sort_keys=True) + "\n" for name in sorted(schemas)}

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from drkit.testing import Simulator
+
+# The demo's sync windows open and close by the hour (a deny window at 22:00 UTC blocks the billing app's
+# sync): the simulators' clock for windows is pinned to a Wednesday noon, so no result depends on the time of day
+# (drkit.testing.syncwindows.current). Subprocesses inherit it; tests/installed.py passes it on to its clean env.
+SIM_NOW = os.environ.setdefault("DRKIT_SIM_NOW", "2026-01-07T12:00:00Z")
 
 pytest_plugins = [
     "tests.s3fixtures",  # moto S3 server fixtures: s3_server, s3_client, s3_bucket

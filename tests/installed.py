@@ -56,6 +56,7 @@ class Installed:
             "PATH": f"{self.bin}{os.pathsep}/usr/local/bin:/usr/bin:/bin",
             "HOME": str(home),
             "LANG": "C.UTF-8",
+            "DRKIT_SIM_NOW": os.environ.get("DRKIT_SIM_NOW", ""),  # the simulators' sync-window clock (conftest.py)
         } | extra
 
     def run(self, command: str | list[str], *, cwd: Path, env: dict[str, str], timeout: float = 180) -> Result:

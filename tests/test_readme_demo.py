@@ -82,7 +82,7 @@ def test_the_readme_main_job_command_exports_into_the_default_local_store(tmp_pa
     command = re.search(r"```sh\n(.*?)```", section, re.DOTALL).group(1).strip()
     assert command.startswith("python -m pip install . && ")
     runnable = command.removeprefix("python -m pip install . && ")  # the package under test is installed already
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DRKIT_", "ARGOCD_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DRKIT_", "ARGOCD_")) or k == "DRKIT_SIM_NOW"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     run = {"cwd": tmp_path, "env": env, "capture_output": True, "text": True, "timeout": 120}
     result = subprocess.run(["bash", "-c", runnable], **run)

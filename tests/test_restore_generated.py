@@ -7,6 +7,7 @@ itself).
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from drkit.argocd import patches
+from drkit.argocd.client import Client
+from drkit.backup.format import Backup
 from drkit.cli import main
+from drkit.restore import apply
 from drkit.testing import Simulator, seed
 from drkit.testing.versions import AUTOMATED_ENABLED
 
@@ -154,3 +159,72 @@ def test_nothing_auto_syncs_before_drkit_rearms_it_and_rearm_restores_the_backup
                 want = {k: v for k, v in want.items() if k != "syncPolicy"}  # its only paused form there
             assert target.applications[key]["spec"] == want, key  # paused stays paused, armed is armed
         assert target.applicationsets[("argocd", "envs")]["spec"] == source.applicationsets[("argocd", "envs")]["spec"]
+
+
+PATCHED_SET: dict[str, Any] = {
+    "metadata": {"name": "patched"},
+    "spec": {
+        "goTemplate": True,
+        "generators": [{"list": {"elements": [{"env": "stage", "auto": True}, {"env": "prod", "auto": True}]}}],
+        "template": {
+            "metadata": {"name": "{{.env}}-patched"},
+            "spec": {
+                "project": "default",
+                "source": {"repoURL": REPO, "targetRevision": "HEAD", "path": "envs/{{.env}}"},
+                "destination": {"server": IN_CLUSTER, "namespace": "{{.env}}"},
+            },
+        },
+        # the template has no automated: only the patch arms the generated apps (Argo CD docs, Template.md)
+        "templatePatch": 'spec:\n  syncPolicy:\n    "automated": {selfHeal: {{ .auto }}}\n',
+    },
+}
+
+
+def test_a_template_patch_that_arms_generated_apps_is_disarmed_until_rearm(tmp_path: Path, target: Simulator) -> None:
+    """A templatePatch adding `automated` (applied after the template, `applyTemplatePatch`) arms generated apps as
+    surely as the template: the set is written with the patch unable to arm them, and re-applied as it was."""
+    with Simulator() as patched:
+        seed.load(patched, {"applicationsets": [PATCHED_SET]})
+        with patched.lock:
+            armed = {k: a["spec"] for k, a in patched.applications.items()}
+        assert {k[1]: s["syncPolicy"] for k, s in armed.items()} == {
+            "stage-patched": {"automated": {"selfHeal": True}},
+            "prod-patched": {"automated": {"selfHeal": True}},
+        }
+        args = ["export", "--server", patched.address, "--plaintext", "--auth-token", patched.token]
+        exported = CliRunner().invoke(main, [*args, "--store", str(tmp_path), "--instance", "small"])
+        assert exported.exit_code == 0, exported.output
+        original = patched.applicationsets[("argocd", "patched")]["spec"]
+    result = restore(target, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert target.auto_synced == []  # no generated app synced by itself before drkit re-armed it
+    first = first_writes(target)
+    for name in ("stage-patched", "prod-patched"):
+        assert "automated" not in first[("app", name)]["spec"].get("syncPolicy", {}), name
+        assert apps_of(result)[name]["rearmed"] is True
+    with target.lock:
+        assert target.applicationsets[("argocd", "patched")]["spec"] == original  # its own templatePatch back
+        assert {k: a["spec"] for k, a in target.applications.items()} == armed
+
+
+def test_the_disarmed_template_patch_renames_automated_wherever_the_text_spells_it() -> None:
+    """YAML block and flow keys, JSON keys and JSON-pointer paths; template actions and values are left alone."""
+    yaml_patch = "spec:\n  syncPolicy:\n  {{- if .auto }}\n    automated:\n      prune: {{ .automated }}\n  {{- end }}"
+    assert patches.disarmed(yaml_patch) == yaml_patch.replace("    automated:", f"    {patches.DISARMED}:")
+    flow = "{spec: {syncPolicy: {'automated': {}, syncOptions: [automated]}}}"
+    assert patches.disarmed(flow) == flow.replace("'automated'", f"'{patches.DISARMED}'")
+    pointer = '[{"op": "add", "path": "/spec/syncPolicy/automated", "value": {"automated" : true}}]'
+    assert "automated" not in patches.disarmed(pointer).replace(patches.DISARMED, "")
+    assert not patches.unreadable({"spec": {"templatePatch": yaml_patch}})
+    assert patches.unreadable({"spec": {"templatePatch": "spec:\n  syncPolicy: {{ .policy | toJson }}\n"}})
+
+
+def test_a_template_patch_drkit_cannot_read_is_reported(tmp_path: Path) -> None:
+    """A patch that writes out a template value may arm apps where the text does not say `automated`: said so."""
+    unseen = copy.deepcopy(PATCHED_SET)
+    unseen["spec"]["templatePatch"] = "spec:\n  syncPolicy: {{ toJson .policy }}\n"
+    backup = Backup("20260101T000000Z-x", "small", {}, {"applicationsets": [unseen]})
+    with Simulator() as empty:
+        report = apply.restore(Client(empty.url, empty.token), backup, None, apply.RestoreOptions(dry_run=True))
+    (outcome,) = report.objects
+    assert outcome.action == "create" and "may auto-sync before the re-arm" in (outcome.reason or "")

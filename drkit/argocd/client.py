@@ -6,7 +6,9 @@ URL, a message or a repr.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
 import os
 import random
@@ -252,6 +254,15 @@ class Client:
         """Does Argo CD's RBAC give this token `action` on `resource` `subresource` (`/account/can-i`, §6.49)?"""
         path = f"/api/v1/account/can-i/{resource}/{action}/{quote_id(subresource)}"
         return self.get(path).get("value") == "yes"
+
+    def signed_by(self, key: bytes) -> bool:
+        """Does this client's token verify under `key` (HS256, as Argo CD signs with server.secretkey)? Local only."""
+        token = self.session.headers.get("Authorization", "").removeprefix("Bearer ")
+        parts = token.split(".")
+        if len(parts) != 3:
+            return False
+        mac = hmac.new(key, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
+        return hmac.compare_digest(base64.urlsafe_b64encode(mac).rstrip(b"=").decode(), parts[2])
 
     def release(self) -> Version | None:
         """The server's Argo CD release as (major, minor, patch), for `versions.dropped`; None when unknown."""

@@ -12,7 +12,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from drkit.argocd import versions
+from drkit.argocd import patches, versions
 from drkit.argocd.urls import IN_CLUSTER_SERVER, has_repo_prefix, is_ssh, normalize_repo_url, normalize_server
 
 Doc = dict[str, Any]
@@ -232,7 +232,8 @@ def tightened(doc: Doc) -> Doc:
     """An ApplicationSet that cannot delete and generates disarmed apps; both are undone at re-arm.
 
     `create-only` is kept, anything else becomes `create-update`, resources are preserved; the template loses
-    `automated`, so a generated app waits for drkit's sync instead of syncing by itself out of wave order.
+    `automated`, and so does its templatePatch (`patches.disarmed`), so a generated app waits for drkit's sync
+    instead of syncing by itself out of wave order.
     """
     doc = copy.deepcopy(doc)
     policy = doc.setdefault("spec", {}).setdefault("syncPolicy", {})
@@ -241,6 +242,8 @@ def tightened(doc: Doc) -> Doc:
     template = doc["spec"].get("template")
     if isinstance(template, dict) and isinstance(template.get("spec"), dict):
         template["spec"] = _without_automated(template["spec"])
+    if isinstance(doc["spec"].get("templatePatch"), str):
+        doc["spec"]["templatePatch"] = patches.disarmed(doc["spec"]["templatePatch"])
     return doc
 
 

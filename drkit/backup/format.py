@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from drkit.argocd.kinds import KINDS, RESTORE_ORDER
+from drkit.argocd.kinds import RESTORE_ORDER
 from drkit.backup import documents, schema, sealing, signing
 from drkit.backup.checking import fetch_object, open_object, parse_all, read_all, read_object  # noqa: F401 (read_object: re-exported)
 from drkit.backup.folders import MANIFEST, misplaced, unlisted, walk_keys  # noqa: F401 (re-exported)
@@ -203,7 +203,7 @@ def load(
             f"backup {backup_id} failed its checks ({len(problems)} problem(s)): " + "; ".join(problems[:20]),
             hint="nothing was written; restore another backup (`drkit list`) or leave the damaged kinds out (--kinds)",
         )
-    objects: dict[str, list[dict[str, Any]]] = {k: [] for k in RESTORE_ORDER if k in kinds}
+    objects: dict[str, list[dict[str, Any]]] = {k: [] for k in schema.KINDS if k in kinds}
     for entry, (doc, _) in zip(entries, results, strict=True):  # no problem: every entry was opened and parsed
         objects[entry["kind"]].append(doc)
     return Backup(backup_id, instance, sealing.open_manifest(manifest, seal), objects)
@@ -212,8 +212,8 @@ def load(
 def find_entry(manifest: dict[str, Any], ref: str) -> dict[str, Any]:
     """The manifest entry for KIND/NAME: the exact key, or a unique match on the name or identity."""
     kind, _, wanted = ref.partition("/")
-    if kind not in KINDS or not wanted:
-        raise ConfigError(f"{ref!r} is not KIND/NAME", hint=f"kinds are {', '.join(KINDS)}")
+    if kind not in schema.KINDS or not wanted:
+        raise ConfigError(f"{ref!r} is not KIND/NAME", hint=f"kinds are {', '.join(schema.KINDS)}")
     entries = [e for e in manifest["objects"] if e["kind"] == kind]
     exact = [e for e in entries if e["name"] == wanted]
     loose = [e for e in entries if e["name"].rsplit("/", 1)[-1] == wanted or wanted in e["name"]]

@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from drkit.argocd.kinds import KINDS
 from drkit.backup import format as backup
+from drkit.backup import schema
 from drkit.backup.store import Store
 from drkit.errors import ConfigError, IntegrityError
 
@@ -78,8 +78,8 @@ def history(store: Store, instance: str, ref: str, *, diffs: bool = False) -> Hi
 def _resolve(infos: list[backup.BackupInfo], ref: str) -> tuple[str, str]:
     """KIND and the exact manifest name for `ref`, matched as `drkit show` matches it, newest backup first."""
     kind, _, wanted = ref.partition("/")
-    if kind not in KINDS or not wanted:
-        raise ConfigError(f"{ref!r} is not KIND/NAME", hint=f"kinds are {', '.join(KINDS)}")
+    if kind not in schema.KINDS or not wanted:
+        raise ConfigError(f"{ref!r} is not KIND/NAME", hint=f"kinds are {', '.join(schema.KINDS)}")
     for info in reversed(infos):
         if any(e["kind"] == kind and e["name"] == wanted for e in info.manifest.get("objects", [])):
             return kind, wanted

@@ -21,6 +21,7 @@ import jsonschema_rs
 
 from drkit.argocd.kinds import RESTORE_ORDER
 from drkit.errors import SchemaError
+from drkit.kube.kinds import KUBE_KINDS
 
 if TYPE_CHECKING:  # jsonschema is imported only when a document fails (its import costs 0.1 s a run)
     from jsonschema import Draft202012Validator
@@ -28,7 +29,7 @@ if TYPE_CHECKING:  # jsonschema is imported only when a document fails (its impo
 
 FORMAT_VERSION = 1
 READABLE_VERSIONS = (1,)
-KINDS = RESTORE_ORDER  # the eight stored kinds, as drkit.argocd.kinds names them
+KINDS = (*RESTORE_ORDER, *KUBE_KINDS)  # every stored kind: Argo CD's eight, then --kube's ConfigMaps and Secrets
 SCHEMA_NAMES = (*KINDS, "manifest", "drill")
 SHOWN_PROBLEMS = 3
 HINT = "fix or remove this object from the backup, or restore without it (--kinds/--app)"

@@ -2,7 +2,7 @@
 
 Stage: the outermost layer: `flags` turns flags into objects, `output` renders, and one module per group of
 commands (`export`, `backups`, `restore`, `drill`) holds the click commands, each calling one library function.
-May import: drkit.errors, drkit.argocd, drkit.backup, drkit.export, drkit.restore, drkit.ops.
+May import: drkit.errors, drkit.argocd, drkit.kube, drkit.backup, drkit.export, drkit.restore, drkit.ops.
 """
 
 from __future__ import annotations

@@ -71,6 +71,21 @@ sign_key_option = opt(
     metavar="FILE|kms:KEY_ID",
     help="HMAC key (a file, or a KMS HMAC key) that signs the manifest at export and must have signed it to read.",
 )
+kube_options = [
+    opt(
+        "--kube",
+        is_flag=True,
+        envvar="DRKIT_KUBE",
+        help="Also Argo CD's ConfigMaps and Secrets, through the Kubernetes API.",
+    ),
+    opt("--kube-namespace", envvar="DRKIT_KUBE_NAMESPACE", default="argocd", help="Argo CD's namespace, for --kube."),
+    opt(
+        "--kubeconfig",
+        type=click.Path(dir_okay=False),
+        help="kubeconfig for --kube [default: $KUBECONFIG, ~/.kube/config, or the pod's service account].",
+    ),
+    opt("--kube-context", help="kubeconfig context for --kube [default: its current context]."),
+]
 output_option = opt("-o", "--output", type=click.Choice(["text", "json"]), default="text", help="Output format.")
 
 
@@ -219,3 +234,15 @@ def load_credentials(path: str | None) -> Any:
     from drkit.restore import credentials, secretsmanager
 
     return credentials.load(path, env=dict(os.environ), fetch_secret=secretsmanager.fetcher())
+
+
+def kube_client(kube: bool, kube_namespace: str, kubeconfig: str | None, kube_context: str | None) -> Any:
+    """The Kubernetes client --kube asked for, or None without it (and then no Kubernetes flag may be given)."""
+    if not kube:
+        given = [flag for flag, value in (("--kubeconfig", kubeconfig), ("--kube-context", kube_context)) if value]
+        if given:
+            raise ConfigError(f"{', '.join(given)} without --kube", hint="add --kube, or leave them out")
+        return None
+    from drkit.kube.client import KubeClient
+
+    return KubeClient.connect(kube_namespace, kubeconfig=kubeconfig, context=kube_context)

@@ -15,6 +15,8 @@ from drkit.cli.flags import (
     apply_options,
     at_instance,
     kinds_option,
+    kube_client,
+    kube_options,
     load_credentials,
     make_client,
     opt,
@@ -23,7 +25,10 @@ from drkit.cli.flags import (
     with_keys,
 )
 from drkit.cli.output import emit, metrics_options, observe, stderr
+from drkit.errors import ConfigError
+from drkit.kube.kinds import KUBE_KINDS
 from drkit.ops import metrics, signals
+from drkit.restore.kube import KubeTarget
 from drkit.restore.progress import Ticker
 
 
@@ -51,6 +56,12 @@ from drkit.restore.progress import Ticker
     help="Go on with objects the target's Argo CD version cannot hold whole (sync policy, project restrictions, "
     "generators, rendering); the dropped fields are still reported.",
 )
+@apply_options(kube_options)
+@opt(
+    "--kube-keep-target-secretkey",
+    is_flag=True,
+    help="With --kube: keep the target's token signing key (argocd-secret server.secretkey); old tokens then die.",
+)
 @with_keys
 @output_option
 def restore(
@@ -72,6 +83,11 @@ def restore(
     max_syncs: int,
     allow_field_loss: bool,
     keys: Keys,
+    kube: bool,
+    kube_namespace: str,
+    kubeconfig: str | None,
+    kube_context: str | None,
+    kube_keep_target_secretkey: bool,
     output: str,
     **auth: Any,
 ) -> None:
@@ -97,13 +113,24 @@ def restore(
         max_syncs=max_syncs,
         allow_field_loss=allow_field_loss,
     )
-    kinds_read = restoring.kinds_to_read(options.kinds)
+    kinds_read = restoring.kinds_to_read(options.kinds) + (KUBE_KINDS if kube else ())
     loaded = backup.load(place.store, place.instance, backup_id, kinds_read, require=options.kinds, keys=keys)
+    if kube and "kube" not in loaded.manifest:
+        raise ConfigError(
+            f"backup {loaded.backup_id} was exported without --kube: it holds no ConfigMap or Secret",
+            hint="restore it without --kube (and with --credentials), or pick a backup exported with --kube",
+        )
+    kubernetes = kube_client(kube, kube_namespace, kubeconfig, kube_context)
+    if kubernetes is None and kube_keep_target_secretkey:
+        raise ConfigError("--kube-keep-target-secretkey without --kube", hint="add --kube, or leave it out")
     secrets = load_credentials(credentials)
     client = make_client(server, **auth)
     warn = lambda text: click.echo(f"drkit: warning: {text}", err=True)  # noqa: E731 (before any write)
     with signals.halt_on(warn, os._exit) as stop, Ticker(stderr, terminal=sys.stderr.isatty()) as ticker:
-        report = restoring.restore(client, loaded, secrets, options, converge.converge, warn, ticker, stop)
+        target = (
+            None if kubernetes is None else KubeTarget(kubernetes, kube_keep_target_secretkey, options.remap_clusters)
+        )
+        report = restoring.restore(client, loaded, secrets, options, converge.converge, warn, ticker, stop, target)
     if loaded.manifest.get("suspicious"):
         report.notes.insert(0, f"this backup was flagged at export: {loaded.manifest['suspicious']['reason']}")
     observe(place.instance, lambda run: metrics.record_restore(run, report, loaded.manifest, restoring.ACTIONS))

@@ -15,8 +15,10 @@ from drkit.backup import schema, sealing, signing
 from drkit.backup.documents import dump
 from drkit.backup.format import MANIFEST, iter_backups, new_backup_id, stamp, utcnow
 from drkit.backup.store import Store
-from drkit.errors import ApiError
+from drkit.errors import ApiError, ConfigError
 from drkit.export.snapshot import Progress, Writer, fetch, skipped
+from drkit.kube import kinds as kube_kinds
+from drkit.kube.capture import Capture
 
 
 @dataclass
@@ -50,9 +52,6 @@ def serialise(kind: str, obj: dict[str, Any]) -> tuple[str, bytes]:
     return key, dump(doc)
 
 
-# writing --------------------------------------------------------------------------------------------------
-
-
 def write_objects(writer: Writer, client: Client, kinds: Iterable[str]) -> list[str]:
     """Read, serialise and put every object of `kinds` as it arrives; warnings for kinds left out."""
     warnings: list[str] = []
@@ -67,6 +66,15 @@ def write_objects(writer: Writer, client: Client, kinds: Iterable[str]) -> list[
     return warnings
 
 
+def write_captured(writer: Writer, captured: Capture) -> None:
+    """Put the ConfigMaps and Secrets `--kube` read (each validated as it is put); sealed like every object."""
+    for kind, docs in captured.objects.items():
+        for doc in docs:
+            key = kube_kinds.key(kind, doc)
+            schema.validate(kind, doc, key.removesuffix(".yaml"))
+            writer.put(kind, key, dump(doc))
+
+
 def export(
     client: Client,
     store: Store,
@@ -78,23 +86,29 @@ def export(
     progress: Progress | None = None,
     seal: sealing.Seal | None = None,
     sign: signing.SignKey | None = None,
+    kube: Capture | None = None,
 ) -> ExportResult:
     """Snapshot the instance into a new backup; the manifest is written after every object.
 
     With `seal`, every object is encrypted before it is stored, and so are the manifest's sensitive fields.
 
     Objects are written as the lists are read, so memory does not grow with the instance; a backup whose
-    export failed halfway has no manifest, and so does not exist.
+    export failed halfway has no manifest, and so does not exist. `kube` is what `--kube` read from Argo CD's
+    namespace, before this call, so a missing RBAC rule stopped the export before anything was written.
     """
+    if kube is not None and kube.objects.get("secrets") and seal is None:
+        raise ConfigError("Secrets are stored only in a client-side encrypted backup", hint="pass --encrypt")
     started = utcnow()
     backup_id = new_backup_id(started)
     kinds = tuple(kinds)
     version = client.version()
     with ThreadPoolExecutor(concurrency) as pool:
         writer = Writer(store, f"{instance}/{backup_id}", pool, 2 * concurrency, progress, seal)
-        warnings = write_objects(writer, client, kinds)
+        if kube is not None:
+            write_captured(writer, kube)
+        warnings = (kube.warnings if kube else []) + write_objects(writer, client, kinds)
         entries = writer.finish()
-    counts = {kind: 0 for kind in kinds}
+    counts = {kind: 0 for kind in kinds} | ({kind: 0 for kind in kube.objects} if kube else {})
     for entry in entries:
         counts[entry["kind"]] += 1
     about, more = sources.describe(client, version, counts)
@@ -114,6 +128,8 @@ def export(
         "warnings": warnings,
         **about,
     }
+    if kube is not None:
+        manifest["kube"] = {"namespace": kube.namespace, "secrets": kube.secrets}
     suspicious = shrink_check(store, instance, counts, max_shrink)
     if suspicious:
         manifest["suspicious"] = suspicious

@@ -2,5 +2,5 @@
 (refresh, sync, wait healthy, re-arm) and the report.
 
 Stage: restore (store -> Argo CD); plan first, then write, then converge.
-May import: drkit.errors, drkit.argocd, drkit.backup.
+May import: drkit.errors, drkit.argocd, drkit.kube, drkit.backup.
 """

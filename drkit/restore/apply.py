@@ -18,7 +18,10 @@ from drkit.argocd.client import Client
 from drkit.argocd.kinds import KINDS, RESTORE_ORDER, normalize
 from drkit.argocd.refs import MAY_USE, Index, kinds_to_read, refs  # noqa: F401 (kinds_to_read: for the CLI)
 from drkit.errors import ApiError, AuthError, Stop, ends_run
+from drkit.restore import kube as kube_restore
 from drkit.restore import readback
+from drkit.restore.credentials import Credentials
+from drkit.restore.kube import KubeTarget
 from drkit.restore.pipeline import Beside, Written, with_waiters
 from drkit.restore.plan import Plan, Step, plan
 from drkit.restore.progress import Callback, Tally
@@ -49,6 +52,7 @@ class RestoreOptions:
     concurrency: int = 8  # API requests at once
     max_syncs: int = 200  # apps with a sync in flight at once (converge.MAX_SYNCS)
     allow_field_loss: bool = False  # keep going with objects the target's version could not hold whole
+    keep_tokens: bool = False  # the target verifies the source's tokens (--kube restored its signing key)
 
 
 # apply --------------------------------------------------------------------------------------------------------
@@ -144,7 +148,8 @@ def _apply_step(client: Client, plan: Plan, step: Step, broken: Index, options: 
             return _stopped(step, err, stop)
         return Outcome(step.kind, step.name, "fail", error=_failure(step, err))
     lost = readback.read_back(client, step, answer)
-    outcome = Outcome(step.kind, step.name, step.action, diff=step.changes or None, dropped=lost, written=True)
+    outcome = Outcome(step.kind, step.name, step.action, diff=step.changes or None, reason=step.reason, dropped=lost,
+                      written=True)  # fmt: skip
     if any(loss.policy for loss in lost) and not options.allow_field_loss:
         outcome.action, outcome.error = "fail", readback.field_loss(step, lost, plan.target_version)
     return outcome
@@ -199,8 +204,12 @@ def restore(
     warn: Callable[[str], None] = lambda text: None,
     progress: Callback | None = None,
     stop: Stop | None = None,
+    kube: KubeTarget | None = None,
 ) -> RestoreReport:
     """Select, remap, plan, then (unless a dry run) apply and converge; the report says what happened.
+
+    With `kube`, the backup's ConfigMaps and Secrets are planned first and written before any API object, and the
+    credentials their Secrets hold fill in what `credentials` (the file, which wins per field) does not give.
 
     `warn` hears each settings difference before anything is written (the report's notes hold them too).
     `progress` is called with a Progress after each object written and each change in an app's state. When
@@ -214,6 +223,9 @@ def restore(
     warnings = preflight(client, backup.manifest, version)
     for warning in warnings:
         warn(warning)
+    kube_done: list[Outcome] = []
+    if kube is not None:
+        credentials, options, kube_done = write_kube(client, kube, backup.objects, credentials, options, stop)
     live_notes: list[str] = []
     live = read_live(client, [k for k in RESTORE_ORDER if k in objects], live_notes)
     the_plan = plan(objects, live, credentials, options)
@@ -221,7 +233,7 @@ def restore(
     report = RestoreReport(backup.backup_id, options.dry_run, plan=the_plan, target_version=version)
     report.notes += warnings + live_notes + inferred + sources.restore_notes(backup.manifest)
     if options.dry_run:
-        report.objects = planned(the_plan, options)
+        report.objects = kube_done + planned(the_plan, options)
     else:
         tally = Tally(progress, objects=sum(1 for s in the_plan.steps if s.action in WRITES))
         if options.sync and converge is not None:
@@ -229,6 +241,7 @@ def restore(
                                                           stop)  # fmt: skip
         else:
             report.objects = apply(client, the_plan, options, tally, stop)
+        report.objects = kube_done + report.objects
         targets = app_targets(the_plan, report.objects, backup.objects)
         appsets = appsets_to_rearm(the_plan, report.objects)
         if (any(t.rearm_spec for t in targets) or appsets) and not stop and not report.converged:
@@ -240,6 +253,32 @@ def restore(
         report.still_disarmed = still_disarmed(targets, appsets, report.converged)
     report.not_in_backup = not_in_backup(the_plan, objects)
     return report
+
+
+def write_kube(
+    client: Client, kube: KubeTarget, objects: Objects, credentials: Any, options: RestoreOptions, stop: Stop
+) -> tuple[Any, RestoreOptions, list[Outcome]]:
+    """Plan the captured ConfigMaps and Secrets (every read and check first), then, unless a dry run, write them.
+
+    Returns the credentials with what the Secrets hold beneath the file's, the options (`keep_tokens` when the
+    source's signing key is restored), and the outcomes (planned ones in a dry run).
+    """
+    steps = kube_restore.plan(kube, objects)
+    credentials = (credentials or Credentials({}, [])).over(kube_restore.captured_credentials(objects))
+    options = replace(options, keep_tokens=kube_restore.keeps_tokens(kube, steps))
+    key = kube_restore.signing_key(steps)
+    if key is None or options.dry_run:
+        client.can_i("applications", "get", "*")  # a refused token stops here, before the first write
+    elif not client.signed_by(key):
+        raise AuthError(
+            "the Argo CD token is not signed by the backup's server.secretkey, which this restore writes into "
+            "argocd-secret: once written, the target refuses every token signed by its current key",
+            hint="pass a token of the source instance (it is valid once the key is restored), or "
+            "--kube-keep-target-secretkey to keep the target's key (project role tokens are then to re-issue)",
+        )
+    if options.dry_run:
+        return credentials, options, kube_restore.planned(steps)
+    return credentials, options, kube_restore.apply(kube, steps, stop)
 
 
 def converging(

@@ -63,8 +63,14 @@ def redact_url(url: str) -> str:
 class Credentials:
     """Resolved credentials-file entries, looked up by restore; records which entries were used."""
 
-    def __init__(self, sections: Mapping[str, Mapping[str, dict[str, Any]]], certificates: list[Certificate]) -> None:
+    def __init__(
+        self,
+        sections: Mapping[str, Mapping[str, dict[str, Any]]],
+        certificates: list[Certificate],
+        captured: frozenset[tuple[str, str]] = frozenset(),
+    ) -> None:
         self._sections = {name: dict(sections.get(name, {})) for name in ("repositories", "repocreds", "clusters")}
+        self._captured = captured  # (section, key) entries that came from a --kube backup's Secrets, not the file
         self._index = {name: {_identity(name, key): key for key in entries} for name, entries in self._sections.items()}
         self._certificates = list(certificates)
         self._used: set[tuple[str, str]] = set()
@@ -113,12 +119,27 @@ class Credentials:
         return merged
 
     def unused(self) -> list[str]:
-        """Entries no lookup asked for, as `section "key"`: most likely a URL typo."""
+        """Credentials-file entries no lookup asked for, as `section "key"`: most likely a URL typo."""
         with self._lock:
-            used = set(self._used)
+            used = set(self._used) | self._captured
         return [
             f'{s} "{redact_url(k)}"' for s, entries in self._sections.items() for k in entries if (s, k) not in used
         ]
+
+    def over(self, sections: Mapping[str, Mapping[str, dict[str, Any]]]) -> Credentials:
+        """These entries over `sections` (credentials a --kube backup's Secrets hold): a field given here wins."""
+        merged: dict[str, dict[str, dict[str, Any]]] = {}
+        captured = set()
+        for name, own in self._sections.items():
+            base = {_identity(name, k): (k, copy.deepcopy(v)) for k, v in sections.get(name, {}).items()}
+            captured |= {(name, k) for k, _ in base.values()}
+            for key, fields in own.items():
+                was_key, fields_there = base.get(_identity(name, key), (key, {}))
+                captured.discard((name, was_key))
+                _merge(fields_there, copy.deepcopy(fields))
+                base[_identity(name, key)] = (key, fields_there)
+            merged[name] = dict(base.values())
+        return Credentials(merged, self._certificates, frozenset(captured))
 
     def __repr__(self) -> str:
         keys = {name: [redact_url(k) for k in entries] for name, entries in self._sections.items()}

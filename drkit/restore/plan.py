@@ -13,11 +13,16 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from drkit.argocd import patches
 from drkit.argocd.kinds import KINDS, RESTORE_ORDER, Kind, generated_by
 from drkit.argocd.shapes import canonical, strip_tokens  # noqa: F401 (re-exported)
 from drkit.restore.certificates import Certificate
 
 Objects = dict[str, list[dict[str, Any]]]
+DISARM_GAP = (
+    "its templatePatch writes out template values (toYaml, toJson, indent) that may add spec.syncPolicy.automated "
+    "where drkit cannot see it to disarm it: an app it generates may auto-sync before the re-arm"
+)
 CERT_HINT = "the Argo CD API never returns certificate data; add it under `certificates:` in the credentials file"
 
 
@@ -134,7 +139,21 @@ def plan(objects: Objects, live: Objects, credentials: Any, options: Any) -> Pla
                 step.reason = f"on the target already, and --kinds did not ask to update {kind} (differs: "
                 step.reason += ", ".join(step.changes) + ")"
             result.steps.append(step)
+    if getattr(options, "keep_tokens", False):
+        _keep_tokens(result)
     return result
+
+
+def _keep_tokens(result: Plan) -> None:
+    """The target will verify the source's tokens (its signing key restored, --kube): projects keep their
+    `roles[].jwtTokens`, whose ids Argo CD copies into `status.jwtTokensByRole`, so none is to re-issue."""
+    for step in result.by_kind("projects"):
+        if step.body is not None:
+            roles = {r.get("name"): r for r in step.doc.get("spec", {}).get("roles", [])}
+            for role in step.body.get("spec", {}).get("roles", []):
+                if roles.get(role.get("name"), {}).get("jwtTokens"):
+                    role["jwtTokens"] = roles[role["name"]]["jwtTokens"]
+    result.tokens_to_reissue.clear()
 
 
 def _step(row: Kind, doc: dict[str, Any], live: dict[Any, Any], objects: Objects, creds: Any, plan: Plan) -> Step:
@@ -159,6 +178,8 @@ def _step(row: Kind, doc: dict[str, Any], live: dict[Any, Any], objects: Objects
             safe = False  # already armed as in the backup
     if safe:
         step.rearm = original
+        if row.name == "applicationsets" and patches.unreadable(original):
+            step.reason = DISARM_GAP
     return step
 
 

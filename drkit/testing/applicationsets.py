@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drkit.testing import gojson, versions
 from drkit.testing import watch as streams
 from drkit.testing.labels import parse_selector
 from drkit.testing.rpc import INVALID_ARGUMENT, NOT_FOUND, UNKNOWN, GrpcError, Request, Response
@@ -73,7 +74,7 @@ def create(state: State, req: Request) -> Any:
     stored = {"metadata": {k: v for k, v in meta.items() if k in USER_META and v}, "spec": body.get("spec", {})}
     if req.flag("dryRun"):
         preview = clone(stored)
-        preview["status"] = {"resources": resources_of(render(preview))}
+        preview["status"] = {"resources": resources_of(render(preview, _decoder(state)))}
         return preview
     if not meta.get("name"):  # kube-apiserver validation: Invalid, hence InvalidArgument
         raise GrpcError(
@@ -112,7 +113,13 @@ def generate(state: State, req: Request) -> Any:
     appset.setdefault("metadata", {}).setdefault("namespace", state.namespace)
     appset["metadata"].setdefault("name", "")
     state.enforce(req, "applicationsets", "create", state.appset_rbac(appset))
-    return {"applications": render(appset)}
+    return {"applications": render(appset, _decoder(state))}
+
+
+def _decoder(state: State) -> Any:
+    """What decoding into this release's Application does to a patched app (templates.render's `decode`)."""
+    types = gojson.Types(versions.lacks(state.release), versions.pointers(state.release))
+    return lambda app: gojson.decode(app, {"$ref": "#/definitions/v1alpha1Application"}, types=types)
 
 
 def watch(state: State, req: Request) -> Response:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from drkit.testing import syncwindows, versions
+from drkit.testing import gojson, syncwindows, versions
 from drkit.testing.clock import now
 from drkit.testing.specs import (
     CONTROLLER_FINALIZERS,
@@ -277,7 +277,7 @@ def reconcile_appset(state: State, key: Key) -> None:
     may_update, may_delete = policy in ("create-update", "sync"), policy in ("create-delete", "sync")
     preserve = bool((appset["spec"].get("syncPolicy") or {}).get("preserveResourcesOnDeletion"))
     uid = appset["metadata"]["uid"]
-    generated = render(appset)
+    generated = render(appset, decoder(state))
     wanted = set()
     for app in generated:
         app_key = (app["metadata"]["namespace"], app["metadata"]["name"])
@@ -301,6 +301,12 @@ def reconcile_appset(state: State, key: Key) -> None:
         new_set.setdefault("status", {})["resources"] = resources
         state.put_appset(key, new_set, appset)
     state.pending.discard(("appset", key))
+
+
+def decoder(state: State) -> Any:
+    """What decoding into this release's Application does to a patched app (templates.render's `decode`)."""
+    types = gojson.Types(versions.lacks(state.release), versions.pointers(state.release))
+    return lambda app: gojson.decode(app, {"$ref": "#/definitions/v1alpha1Application"}, types=types)
 
 
 def _differs(current: dict[str, Any], wanted: dict[str, Any]) -> bool:

@@ -8,6 +8,7 @@ Source: `pkg/apis/application/v1alpha1/app_project_types.go` `SyncWindows.Matche
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -138,6 +139,15 @@ def matches(window: dict[str, Any], name: str, server: str, cluster: str, namesp
     return bool(checks) and (all(checks) if window.get("andOperator") else any(checks))
 
 
+def current() -> datetime:
+    """Now, as sync windows see it. DRKIT_SIM_NOW (`2026-01-07T12:00:00Z`) pins it: the demo's windows open and
+    close by the hour, so a test run (or a drill) must not pass or fail by the time of day it runs at."""
+    pinned = os.environ.get("DRKIT_SIM_NOW")
+    if pinned:
+        return datetime.strptime(pinned, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return datetime.now(timezone.utc)
+
+
 def can_sync(windows: list[dict[str, Any]], manual: bool, now: datetime | None = None) -> bool:
     """`SyncWindows.CanSync`: an active deny wins; else an active allow permits; else inactive allows block.
 
@@ -145,7 +155,7 @@ def can_sync(windows: list[dict[str, Any]], manual: bool, now: datetime | None =
     """
     if not windows:
         return True
-    now = now or datetime.now(timezone.utc)
+    now = now or current()
     state = [(w, is_active(w, now)) for w in windows]
     denies = [w for w, on in state if on and w.get("kind") == "deny"]
     if denies:

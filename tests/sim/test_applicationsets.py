@@ -176,3 +176,31 @@ def test_create_without_name_is_400_and_stores_nothing(papi, paused):
     r = papi.post("/api/v1/applicationsets", body)
     assert r.status_code == 400 and "metadata.name: Required value" in r.json()["message"]
     assert paused.applicationsets == {}
+
+
+def test_template_patch_is_applied_to_each_generated_app_as_argo_cd_does(papi, paused):
+    """`spec.templatePatch` (v2.10.0+; `applicationset/controllers/template/template.go` `GenerateApplications`,
+    `patch.go` `applyTemplatePatch`): rendered with the element's params, a strategic merge patch on the generated
+    app, unknown fields dropped by decoding into an Application, `spec.project` put back; a patch that does not
+    decode into an Application generates no app."""
+    body = appset("patched", [{"cluster": "dev", "foo": "a", "prune": True}, {"cluster": "qa", "foo": "b"}], go=True)
+    body["spec"]["template"]["spec"]["syncPolicy"] = {"syncOptions": ["CreateNamespace=true"]}
+    body["spec"]["templatePatch"] = (
+        "metadata:\n  finalizers: [resources-finalizer.argocd.argoproj.io]\n"
+        "spec:\n  project: hijacked\n  notAField: dropped\n"
+        "  syncPolicy:\n    automated:\n      prune: {{ .prune }}\n"
+    )
+    assert papi.post(SETS, body).status_code == 200
+    broken = appset("broken", [{"cluster": "x", "foo": "c"}], go=True)
+    broken["spec"]["templatePatch"] = "- not an Application"
+    assert papi.post(SETS, broken).status_code == 200
+    controller.tick(paused)
+    apps = generated(paused)
+    assert "x-broken" not in apps
+    dev = apps["dev-patched"]
+    assert dev["spec"]["syncPolicy"] == {"syncOptions": ["CreateNamespace=true"], "automated": {"prune": True}}
+    assert dev["spec"]["project"] == "default" and "notAField" not in dev["spec"]
+    assert dev["metadata"]["finalizers"] == ["resources-finalizer.argocd.argoproj.io"]
+    assert dev["metadata"]["labels"] == {"foo": "a"}
+    # `{{ .prune }}` of a missing key renders `<no value>`, which YAML reads as a string: not a bool, no app
+    assert "qa-patched" not in apps

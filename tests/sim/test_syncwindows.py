@@ -120,3 +120,12 @@ def test_auto_sync_waits_for_the_window(papi, paused, make_app):
     controller.tick(paused)
     app = papi.get("/api/v1/applications/auto").json()
     assert "operation" in app or "operationState" in app.get("status", {})
+
+
+def test_drkit_sim_now_pins_the_window_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo's deny window at 22:00 UTC decides by the pinned time, not the hour the tests run at."""
+    deny = [{"kind": "deny", "schedule": "0 22 * * *", "duration": "1h", "namespaces": ["billing"]}]
+    monkeypatch.setenv("DRKIT_SIM_NOW", "2026-01-07T22:30:00Z")
+    assert can_sync(deny, manual=True) is False
+    monkeypatch.setenv("DRKIT_SIM_NOW", "2026-01-07T12:00:00Z")
+    assert can_sync(deny, manual=True) is True
