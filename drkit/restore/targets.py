@@ -32,6 +32,7 @@ class AppTarget:
     project: str = ""  # the app's project, which converge asks with while awaiting a generated app
     written: Callable[[], bool] | None = None  # blocks until drkit's write of it is over; True if restored (pipeline)
     created: bool = False  # by this restore: converge takes its first reconciliation for the refresh
+    appset: str = ""  # "ns/name" of the ApplicationSet that generates it (when `generated`)
 
 
 def app_targets(the_plan: Plan, outcomes: list[Outcome], backup_objects: Objects) -> list[AppTarget]:
@@ -57,7 +58,9 @@ def app_targets(the_plan: Plan, outcomes: list[Outcome], backup_objects: Objects
             rearm = step.doc["spec"]  # its set is restored with a disarmed template: put back what it generated
         project = step.doc.get("spec", {}).get("project") or "default"
         namespace, created = meta.get("namespace", ""), step.action == "create"
-        targets.append(AppTarget(namespace, meta["name"], wave, parents, rearm, generated, project, created=created))
+        target = AppTarget(namespace, meta["name"], wave, parents, rearm, generated, project, created=created)
+        target.appset = f"{namespace}/{owner}" if generated else ""
+        targets.append(target)
     return targets
 
 
@@ -85,8 +88,18 @@ def appsets_to_rearm(the_plan: Plan, outcomes: list[Outcome]) -> list[dict[str, 
 
 
 def still_disarmed(targets: list[AppTarget], appsets: list[dict[str, Any]], converged: list[Any]) -> list[str]:
-    """What this run wrote disarmed and did not re-arm, as `application ns/name` or `ApplicationSet ns/name`."""
-    rearmed = {(r.kind, r.namespace, r.name) for r in converged if r.rearmed or r.outcome == "awaited"}
+    """What this run wrote disarmed and did not re-arm, as `application ns/name` or `ApplicationSet ns/name`.
+
+    A generated app its set had not created (`awaited`) is armed by the set itself once the set is re-applied;
+    while the set stays tightened (the run stopped, or its re-apply failed), the set creates it disarmed.
+    """
+    rearmed = {(r.kind, r.namespace, r.name) for r in converged if r.rearmed}
+    sets = {f"{r.namespace}/{r.name}" for r in converged if r.kind == "applicationsets" and r.rearmed}
+    rearmed |= {
+        ("applications", t.namespace, t.name)
+        for t, r in _results(targets, converged)
+        if r.outcome == "awaited" and getattr(t, "appset", "") in sets
+    }
     out = [
         f"application {t.namespace}/{t.name}"
         for t in targets
@@ -97,3 +110,9 @@ def still_disarmed(targets: list[AppTarget], appsets: list[dict[str, Any]], conv
         if ("applicationsets", meta.get("namespace", ""), meta.get("name", "")) not in rearmed:
             out.append(f"ApplicationSet {meta.get('namespace', '')}/{meta.get('name', '')}")
     return out
+
+
+def _results(targets: list[AppTarget], converged: list[Any]) -> list[tuple[AppTarget, Any]]:
+    """Each target with converge's result for it (targets converge never reached have none)."""
+    by_key = {(r.namespace, r.name): r for r in converged if r.kind == "applications"}
+    return [(t, by_key[(t.namespace, t.name)]) for t in targets if (t.namespace, t.name) in by_key]
