@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.installed import ROOT, Installed, Result, two_commands
+from tests.installed import ROOT, Installed, Result, readme_sh_block, two_commands
 
 pytestmark = pytest.mark.slow
 AGE_HEADER = b"age-encryption.org/v1"
-GUESTBOOK_PASSWORD = "demo-password-2"  # what README's demo exports for runbooks/demo-credentials.yaml
+TRY_IT = readme_sh_block("## Try it in a minute")
+GUESTBOOK_PASSWORD = re.search(r"^export DEMO_GUESTBOOK_PASSWORD=(\S+)", TRY_IT, re.MULTILINE).group(1)
+TARGET_NAMESPACE = re.search(r"--app-namespace (\S+)", TRY_IT).group(1)  # the README's restore target's
 IDENTITY = (
     "import pyrage, sys\n"
     "identity = pyrage.x25519.Identity.generate()\n"
@@ -110,7 +112,8 @@ def test_an_age_encrypted_export_is_read_with_its_identity(place: Place, tmp_pat
 
     shutil.copytree(ROOT / "runbooks", place.cwd / "runbooks", dirs_exist_ok=True)
     restore = (
-        "python -m drkit.testing.sim --app-namespace team-a -- drkit restore --instance sealed latest --dry-run "
+        f"python -m drkit.testing.sim --app-namespace {TARGET_NAMESPACE} -- drkit restore --instance sealed latest "
+        "--dry-run "
         "--credentials runbooks/demo-credentials.yaml"
     )
     secret_env = {"DEMO_GUESTBOOK_PASSWORD": GUESTBOOK_PASSWORD}
