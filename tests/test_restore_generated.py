@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,12 @@ from click.testing import CliRunner, Result
 
 from drkit.argocd import patches
 from drkit.argocd.client import Client
-from drkit.backup.format import Backup
+from drkit.backup.format import Backup, load
+from drkit.backup.store import open_store
 from drkit.cli import main
+from drkit.errors import ApiError, Stop
 from drkit.restore import apply
+from drkit.restore.converge import converge
 from drkit.testing import Simulator, seed
 from drkit.testing.versions import AUTOMATED_ENABLED
 
@@ -228,3 +232,34 @@ def test_a_template_patch_drkit_cannot_read_is_reported(tmp_path: Path) -> None:
         report = apply.restore(Client(empty.url, empty.token), backup, None, apply.RestoreOptions(dry_run=True))
     (outcome,) = report.objects
     assert outcome.action == "create" and "may auto-sync before the re-arm" in (outcome.reason or "")
+
+
+class StopsAtAwait(Client):
+    """A client whose restore is signalled once converge finds a generated app not created yet (its GET's 404)."""
+
+    def __init__(self, sim: Simulator, stop: Stop) -> None:
+        super().__init__(sim.url, sim.token)
+        self.stop = stop
+
+    def get(self, path: str, params: dict[str, Any] | None = None, **kw: Any) -> Any:
+        try:
+            return super().get(path, params, **kw)
+        except ApiError as err:
+            if err.status == 404 and (params or {}).get("project"):
+                self.stop.on_signal(signal.SIGTERM)
+            raise
+
+
+def test_a_stopped_restore_lists_the_generated_apps_not_created_yet_as_still_disarmed(store: Path) -> None:
+    """Stopped before the sets' re-arm, a set still tightened will create its apps disarmed: they are listed too
+    (an `awaited` app is armed by its set only once the set is re-applied)."""
+    stop = Stop()
+    backup = load(open_store(str(store)), "small", "latest")
+    options = apply.RestoreOptions(wait=False, timeout=60)
+    with Simulator(appset_seconds=SLOW_APPSET_SECONDS) as sim:
+        report = apply.restore(StopsAtAwait(sim, stop), backup, None, options, converge=converge, stop=stop)
+    assert report.stopped.startswith("interrupted by SIGTERM")
+    awaited = {r.name for r in report.converged if r.outcome == "awaited"}
+    assert awaited and awaited <= {"dev-guestbook", "qa-guestbook"}
+    assert {f"application argocd/{name}" for name in awaited} <= set(report.still_disarmed)
+    assert "ApplicationSet argocd/envs" in report.still_disarmed
