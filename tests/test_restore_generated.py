@@ -263,3 +263,37 @@ def test_a_stopped_restore_lists_the_generated_apps_not_created_yet_as_still_dis
     assert awaited and awaited <= {"dev-guestbook", "qa-guestbook"}
     assert {f"application argocd/{name}" for name in awaited} <= set(report.still_disarmed)
     assert "ApplicationSet argocd/envs" in report.still_disarmed
+
+
+def dropping_at_rearm(sim: Simulator) -> None:
+    """A target that does not keep what re-arm sends: `automated.prune` of an app update, and the `selfHeal` of an
+    ApplicationSet template's `automated` (as a version without the field, or a mutating webhook, would)."""
+    handlers = sim.gateway.handlers
+    update, create_set = handlers["ApplicationService_Update"], handlers["ApplicationSetService_Create"]
+
+    def app_update(req: Any) -> Any:
+        (((req.body or {}).get("spec") or {}).get("syncPolicy") or {}).get("automated", {}).pop("prune", None)
+        return update(req)
+
+    def set_upsert(req: Any) -> Any:
+        spec = (((req.body or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+        (spec.get("syncPolicy") or {}).get("automated", {}).pop("selfHeal", None)
+        return create_set(req)
+
+    sim.gateway.register({"ApplicationService_Update": app_update, "ApplicationSetService_Create": set_upsert})
+
+
+def test_what_the_target_drops_of_a_rearm_is_read_back_and_reported(store: Path) -> None:
+    """Re-arm writes are read back as the first writes are: a dropped re-armed field is reported, exit 3."""
+    with Simulator() as sim:
+        dropping_at_rearm(sim)
+        result = restore(sim, store)
+    assert result.exit_code == 3, result.output
+    doc = json.loads(result.stdout)
+    armed = apps_of(result)["armed"]
+    assert [d["path"] for d in armed["dropped"]] == ["spec.syncPolicy.automated.prune"]
+    assert "did not keep spec.syncPolicy.automated.prune" in armed["message"]
+    (envs,) = doc["applicationsets"]
+    assert [d["path"] for d in envs["dropped"]] == ["spec.template.spec.syncPolicy.automated.selfHeal"]
+    assert "did not keep spec.template.spec.syncPolicy.automated.selfHeal" in envs["rearm_error"]
+    assert "did not keep" not in apps_of(result)["manual"]["message"]  # nothing re-armed, nothing dropped

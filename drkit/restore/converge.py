@@ -20,7 +20,8 @@ Choices a caller relies on:
   is sent anyway, and the wait decides.
 - Re-arm puts an app's original spec back (its syncPolicy exactly as in the backup): once it is Healthy, else at
   the end. ApplicationSets are re-applied at the end, then the apps they generate are re-armed: before that, a
-  set still tightened with a disarmed template would undo them.
+  set still tightened with a disarmed template would undo them. Re-arm writes are read back as the first writes
+  are: what the target did not keep is reported (rearm.read_back).
 - The result list holds one `AppResult` per target (kind `applications`), in the order worked, then one per
   re-applied ApplicationSet (kind `applicationsets`; `rearmed` False and `message` set when the upsert failed).
 """
@@ -52,7 +53,7 @@ from drkit.restore.appstate import (  # noqa: F401 (in_progress: re-exported)
 )
 from drkit.restore.pipeline import Gated, start_workers
 from drkit.restore.progress import Tally
-from drkit.restore.rearm import REARM_METADATA, AppResult, rearm_appsets, target_release
+from drkit.restore.rearm import REARM_METADATA, AppResult, read_back, rearm_appsets, target_release
 from drkit.restore.watching import Watch, key_of, version_of
 
 APPS = KINDS["applications"]
@@ -128,7 +129,7 @@ def converge(
     if run.stop:  # no new work: what stays disarmed is in the report, and a re-run re-arms it
         return results
     # the sets before their generated apps: a set still tightened with a disarmed template would undo them
-    appsets = rearm_appsets(client, appsets_to_rearm, run.version, run.stop)
+    appsets = rearm_appsets(client, appsets_to_rearm, run.version, run.stop, run.allow_loss)
     for result in results:
         target = by_key[(result.namespace, result.name)]
         if target.rearm_spec is not None and not result.rearmed and result.sync != NOT_CREATED:
@@ -159,6 +160,7 @@ class _Run:
         self.deadline = clock() + float(options.timeout)
         self.version: Version | None = None  # the target's, for what re-arm may write (see shapes.kept_paused)
         self.stop = Stop()  # halted by a run-ending error or a signal: no app starts, waits end (errors.Stop)
+        self.allow_loss = bool(getattr(options, "allow_field_loss", False))  # a re-arm's dropped field is no error
 
     def remaining(self) -> float:
         return self.deadline - self.clock()
@@ -351,7 +353,9 @@ class _Run:
             live = self._state(target)  # from the watch: of its spec, only syncPolicy (appstate.WATCHED)
             if (live.get("spec") or {}).get("syncPolicy") != spec["spec"].get("syncPolicy"):
                 meta = {k: v for k, v in (live.get("metadata") or {}).items() if k in REARM_METADATA}
-                self.client.write("applications", {"metadata": meta, "spec": spec["spec"]}, update=True)
+                body = {"metadata": meta, "spec": spec["spec"]}
+                answer = self.client.write("applications", body, update=True)
+                read_back(self.client, result, body, answer, self.version, self.allow_loss)
         except ApiError as err:
             if ends_run(err):
                 self.stop.on_error(err)

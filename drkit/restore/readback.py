@@ -61,6 +61,23 @@ def read_back(client: Any, step: Any, answer: Any) -> list[Loss]:
     return merged(seen, unobservable(step.losses, step.kind, body, known))
 
 
+@dataclass(frozen=True)
+class _Write:
+    """A write outside the plan (a re-arm), shaped as the plan's Step for `read_back`."""
+
+    kind: str
+    name: str
+    body: dict[str, Any]
+    losses: list[Loss]
+
+
+def read_back_rearm(
+    client: Any, kind: str, name: str, body: dict[str, Any], answer: Any, version: versions.Version | None
+) -> list[Loss]:
+    """What the target did not keep of a re-arm's `body`: the same read-back as the first write's (`read_back`)."""
+    return read_back(client, _Write(kind, name, body, predict(kind, body, version)), answer)
+
+
 def field_loss(step: Any, lost: list[Loss], version: str) -> str:
     """`<kind> <name>: Argo CD <v> did not keep <fields>; what was done; what to do`."""
     row = KINDS[step.kind]

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from drkit.argocd.shapes import kept_paused
 from drkit.argocd.versions import Version
 from drkit.errors import ApiError, Stop, ends_run
+from drkit.restore import readback
+from drkit.restore.appstate import join
 
 REARM_METADATA = ("name", "namespace", "labels", "annotations", "finalizers")
 SERVER_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink")
@@ -39,6 +41,7 @@ class AppResult:
     outcome: str = ""
     rearm_error: str = ""
     kind: str = "applications"
+    dropped: list[Any] = field(default_factory=list)  # readback.Loss: what the target did not keep of the re-arm
 
     @property
     def ok(self) -> bool:
@@ -47,26 +50,27 @@ class AppResult:
 
     def as_json(self) -> dict[str, Any]:
         """CONTRACT.md's `{name, sync, health, phase}` plus the details, as plain data."""
-        return asdict(self)
+        return asdict(self) | {"dropped": [loss.to_json() for loss in self.dropped]}
 
 
 def rearm_appsets(
-    client: Any, appsets: Sequence[dict[str, Any]], version: Version | None, stop: Stop
+    client: Any, appsets: Sequence[dict[str, Any]], version: Version | None, stop: Stop, allow_loss: bool = False
 ) -> list[AppResult]:
-    """Re-apply original ApplicationSets with `POST ?upsert=true` (an equal one is left as it is)."""
+    """Re-apply original ApplicationSets with `POST ?upsert=true` (an equal one is left as it is), read back."""
     results = []
     for doc in appsets:
         body, note = kept_paused("applicationsets", copy.deepcopy(doc), version)
         body.pop("status", None)
         meta = body.setdefault("metadata", {})
-        for field in SERVER_METADATA:
-            meta.pop(field, None)
+        for name in SERVER_METADATA:
+            meta.pop(name, None)
         result = AppResult(meta.get("name", ""), meta.get("namespace", ""), "", "", "", note, kind="applicationsets")
         try:
             if stop:
                 raise ApiError(f"not re-applied: the restore stopped ({stop.reason})")
-            client.write("applicationsets", body)
+            answer = client.write("applicationsets", body)
             result.rearmed, result.outcome = True, "rearmed"
+            read_back(client, result, body, answer, version, allow_loss)
         except ApiError as err:
             if ends_run(err):
                 stop.on_error(err)
@@ -76,6 +80,25 @@ def rearm_appsets(
             )
         results.append(result)
     return results
+
+
+def read_back(
+    client: Any, result: AppResult, body: dict[str, Any], answer: Any, version: Version | None, allow_loss: bool
+) -> None:
+    """Read a re-arm back as the first write is read back: what the target dropped goes in `result`, and a dropped
+    field that bears policy (the target does not act as the backup says) is a re-arm error, unless allowed."""
+    name = f"{result.namespace}/{result.name}"
+    lost = readback.read_back_rearm(client, result.kind, name, body, answer, version)
+    if not lost:
+        return
+    where = f"Argo CD v{'.'.join(map(str, version))}" if version else "this Argo CD (version unknown)"
+    said = f"re-armed, but {where} did not keep {', '.join(map(str, lost))}"
+    result.dropped, result.message = lost, join(result.message, said)
+    if any(loss.policy for loss in lost) and not allow_loss:
+        result.rearm_error = (
+            f"{said}, so it does not act as the backup says; restore onto an Argo CD that keeps them, or set them "
+            "by hand (--allow-field-loss accepts the loss)"
+        )
 
 
 def target_release(client: Any) -> Version | None:

@@ -68,6 +68,8 @@ class RestoreReport:
                 continue
             item = {"name": r.name, "sync": r.sync, "health": r.health, "phase": r.phase}
             details = {"namespace": r.namespace, "outcome": r.outcome, "message": r.message, "rearmed": r.rearmed}
+            if getattr(r, "dropped", None):  # what the target did not keep of the re-arm (readback)
+                details["dropped"] = [loss.to_json() for loss in r.dropped]
             out.append(item | details)
         return out
 
