@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from drkit.argocd.kinds import KINDS
 from drkit.backup.format import Backup
 from drkit.restore import readback
 from drkit.restore.apply import RestoreOptions, restore
@@ -148,3 +149,20 @@ def test_read_back_treats_what_argo_cd_cannot_tell_apart_as_kept() -> None:
     paused = {"spec": {"syncPolicy": {"automated": {"enabled": False}}}}
     got = readback.observed("applications", paused, {"metadata": {}, "spec": {"syncPolicy": {"automated": {}}}})
     assert [(x.path, x.effect, x.policy) for x in got] == [("spec.syncPolicy.automated.enabled", "sync policy", True)]
+
+
+def test_a_dry_run_that_predicts_failures_exits_3_and_lists_them(v30: Simulator) -> None:
+    """What the restore would record failed (a policy loss without --allow-field-loss) makes the dry run exit 3, as
+    the restore would, and each is listed; the objects held back behind them are listed as such."""
+    report = restore(client_of(v30), lossy_backup(), None, RestoreOptions(dry_run=True))
+    assert report.exit_code == 3 and report.to_json()["ok"] is False
+    failing = {k for k, (action, _) in EXPECTED.items() if action == "fail"}
+    assert {(o["kind"], o["name"]) for o in report.to_json()["objects"] if o.get("would_fail")} == failing
+    lines = report.lines()
+    listed = lines[lines.index("would fail (the restore would exit 3):") + 1 :]
+    assert {line.strip() for line in listed[: len(failing)]} == {
+        f"- {KINDS[kind].singular} {name}" for kind, name in failing
+    }
+    assert "exit code 3" in lines[-1]
+    faithful = restore(client_of(v30), lossy_backup(), None, RestoreOptions(dry_run=True, allow_field_loss=True))
+    assert faithful.exit_code == 0  # with the loss accepted, nothing would fail

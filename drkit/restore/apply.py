@@ -264,7 +264,8 @@ def write_kube(
     source's signing key is restored), and the outcomes (planned ones in a dry run).
     """
     steps = kube_restore.plan(kube, objects)
-    credentials = (credentials or Credentials({}, [])).over(kube_restore.captured_credentials(objects))
+    written = {"secrets": [s.body for s in steps if s.kind == "secrets"]}  # remapped: keyed as the API objects are
+    credentials = (credentials or Credentials({}, [])).over(kube_restore.captured_credentials(written))
     options = replace(options, keep_tokens=kube_restore.keeps_tokens(kube, steps))
     key = kube_restore.signing_key(steps)
     if key is None or options.dry_run:
@@ -340,19 +341,20 @@ def preflight(client: Client, manifest: dict[str, Any], version: str) -> list[st
 
 
 def planned(the_plan: Plan, options: RestoreOptions) -> list[Outcome]:
-    """A dry run's outcomes: each action, the fields the target will drop and what that will do, and the objects
-    that would be held back because something they depend on would be recorded failed."""
+    """A dry run's outcomes: each action, the fields the target will drop and what that will do, the objects the
+    restore would record failed (`would_fail`: the dry run exits 3, as the restore would), and the objects that
+    would be held back because something they depend on would be recorded failed."""
     held, out = Index(), []
     for step in the_plan.steps:
-        reason = step.reason
+        reason, fails = step.reason, False
         needed = blocker(step, held) if step.action in ("create", "update") else None
         if needed:
             reason = f"would be held back: depends on {needed}, which will be recorded failed"
             held.add(step.kind, step.doc)
         elif any(loss.policy for loss in step.losses) and not options.allow_field_loss:
-            reason = "will be recorded failed (the target cannot hold it whole) unless --allow-field-loss"
+            reason, fails = "will be recorded failed (the target cannot hold it whole) unless --allow-field-loss", True
             held.add(step.kind, step.doc)
-        outcome = Outcome(step.kind, step.name, step.action, diff=step.changes or None, reason=reason)
+        outcome = Outcome(step.kind, step.name, step.action, diff=step.changes or None, reason=reason, would_fail=fails)
         outcome.dropped = step.losses
         out.append(outcome)
     return out

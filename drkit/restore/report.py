@@ -29,11 +29,13 @@ class Outcome:
     blocked_by: str | None = None  # "cluster https://...": skipped because that was not restored
     dropped: list[Any] | None = None  # readback.Loss: fields the target did not keep (predicted, in a dry run)
     written: bool = False  # the write went through, so its read-back counts
+    would_fail: bool = False  # a dry run's prediction: the restore would record it failed
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "name": self.name, "action": self.action}
         optional = {"error": self.error, "reason": self.reason, "diff": self.diff, "blocked_by": self.blocked_by}
         optional["dropped"] = [loss.to_json() for loss in self.dropped or []]
+        optional["would_fail"] = self.would_fail
         return out | {k: v for k, v in optional.items() if v}
 
 
@@ -75,9 +77,10 @@ class RestoreReport:
 
     @property
     def exit_code(self) -> int:
+        """CONTRACT.md's: 3 when an object failed or an app is not as asked, or (a dry run) would be recorded failed."""
         if self.stopped:
             return self.stop_code
-        failed = any(o.action == "fail" for o in self.objects) or any(not r.ok for r in self.converged)
+        failed = any(o.action == "fail" or o.would_fail for o in self.objects) or any(not r.ok for r in self.converged)
         return EXIT_PARTIAL if failed else EXIT_OK
 
     @property
@@ -115,6 +118,10 @@ class RestoreReport:
                 verb = "will drop" if self.dry_run else "dropped"
                 detail += ("; " if detail else "") + f"the target {verb} " + ", ".join(map(str, o.dropped))
             out.append(f"  {o.action:<9} {o.kind} {o.name}" + (f": {detail}" if detail else ""))
+        failing = [o for o in self.objects if o.would_fail]
+        if failing:
+            out.append("would fail (the restore would exit 3):")
+            out += [f"  - {KINDS[o.kind].singular} {o.name}" for o in failing]
         if self.converged:
             out.append("applications:")
             out += [_converged_line(r) for r in self.converged]
