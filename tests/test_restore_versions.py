@@ -11,7 +11,7 @@ import pytest
 from drkit.argocd.kinds import KINDS
 from drkit.backup.format import Backup
 from drkit.restore import readback
-from drkit.restore.apply import RestoreOptions, restore
+from drkit.restore.apply import RestoreOptions, diff, restore
 from drkit.restore.converge import converge
 from drkit.testing import Simulator
 from tests import test_restore_plan as shared
@@ -149,6 +149,21 @@ def test_read_back_treats_what_argo_cd_cannot_tell_apart_as_kept() -> None:
     paused = {"spec": {"syncPolicy": {"automated": {"enabled": False}}}}
     got = readback.observed("applications", paused, {"metadata": {}, "spec": {"syncPolicy": {"automated": {}}}})
     assert [(x.path, x.effect, x.policy) for x in got] == [("spec.syncPolicy.automated.enabled", "sync policy", True)]
+
+
+def test_diff_shows_per_object_the_fields_the_targets_version_would_drop(v30: Simulator) -> None:
+    """`diff` predicts what a restore's plan does (readback.predict_plan): each object's dropped fields, with their
+    class, in the JSON (additive `dropped`) and the human lines."""
+    report = diff(client_of(v30), lossy_backup(), RestoreOptions(dry_run=True))
+    doc = report.to_json()
+    got = {(o["kind"], o["name"]): {d["path"]: d["effect"] for d in o.get("dropped", [])} for o in doc["objects"]}
+    for key, (_, dropped) in EXPECTED.items():
+        assert got[key] == dropped, key
+    assert doc["target_version"].startswith("v3.0.")
+    line = next(x for x in report.lines() if "argocd/lossy-rendering" in x)
+    assert "the target (v3.0." in line and "would drop spec.source.tagPrefix (rendering)" in line
+    kept = next(x for x in report.lines() if "argocd/kept-whole" in x)
+    assert "would drop" not in kept
 
 
 def test_a_dry_run_that_predicts_failures_exits_3_and_lists_them(v30: Simulator) -> None:

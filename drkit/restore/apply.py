@@ -364,4 +364,6 @@ def diff(client: Client, backup: Any, options: RestoreOptions) -> DiffReport:
     """The restore comparison as a drift report, without writes; `extra` lists live objects the backup lacks."""
     objects = remap(select(backup.objects, options), options.remap_clusters, options.remap_repos).objects
     live = read_live(client, [k for k in RESTORE_ORDER if k in objects])
-    return DiffReport(backup.backup_id, client.base, plan(objects, live, None, options))
+    the_plan = plan(objects, live, None, options)
+    readback.predict_plan(the_plan, target_version(client))  # what the target's version would drop, per object
+    return DiffReport(backup.backup_id, client.base, the_plan)

@@ -203,20 +203,26 @@ class DiffReport:
         return EXIT_OK if self.in_sync else EXIT_PARTIAL
 
     def to_json(self) -> dict[str, Any]:
+        """The drift per object; `dropped` (when any) the fields the target's version would not keep of it."""
+        objects = []
+        for s in self.plan.steps:
+            item = {"kind": s.kind, "name": s.name, "action": s.action, "diff": s.changes, "reason": s.reason}
+            objects.append(item | ({"dropped": [loss.to_json() for loss in s.losses]} if s.losses else {}))
         return {
             "backup_id": self.backup_id,
             "in_sync": self.in_sync,
-            "objects": [
-                {"kind": s.kind, "name": s.name, "action": s.action, "diff": s.changes, "reason": s.reason}
-                for s in self.plan.steps
-            ],
+            "objects": objects,
             "extra": self.plan.extra,
+            "target_version": self.plan.target_version,
         }
 
     def lines(self) -> list[str]:
         out = [f"backup {self.backup_id} against {self.server}:"]
+        version = self.plan.target_version or "version unknown"
         for s in self.drift:
             what = "missing on the target" if s.action == "create" else "differs: " + ", ".join(s.changes)
+            if s.losses:
+                what += f"; the target ({version}) would drop " + ", ".join(map(str, s.losses))
             out.append(f"  {s.kind} {s.name}: {what}")
         out += [f"  {e}: on the target, not in the backup" for e in self.plan.extra]
         out.append("in sync" if self.in_sync else f"{len(self.drift) + len(self.plan.extra)} difference(s)")
