@@ -122,6 +122,25 @@ def test_restoring_an_age_backup_without_the_identity_stops_before_any_write(
     assert writes == []
 
 
+def test_history_diffs_an_encrypted_backup_with_the_identity(
+    demo: Simulator, age_key: tuple[str, Path], tmp_path: Path
+) -> None:
+    """`history` finds versions from the manifests alone (checksums are readable); `--diff` reads the objects, so
+    an encrypted backup needs `--identity`, as restore does, and then shows the plaintext diff."""
+    store = str(tmp_path / "store")
+    server = ["--server", demo.url, "--auth-token", demo.token, "--store", store, "--instance", INSTANCE]
+    assert drkit("export", *server, "--encrypt", f"age:{age_key[0]}").exit_code == 0
+    ref = ["history", "--store", store, "--instance", INSTANCE, "applications/argocd/cert-manager"]
+    listed = drkit(*ref, "-o", "json")
+    assert listed.exit_code == 0 and [v["change"] for v in json.loads(listed.stdout)["versions"]] == ["added"]
+    locked = drkit(*ref, "--diff")
+    assert locked.exit_code == 2 and "is encrypted with age" in locked.output and "--identity" in locked.output
+    opened = drkit(*ref, "--diff", "--identity", str(age_key[1]), "-o", "json")
+    assert opened.exit_code == 0, opened.output
+    (version,) = json.loads(opened.stdout)["versions"]
+    assert "+  name: cert-manager" in version["diff"] and "repoURL: " in version["diff"]
+
+
 def test_a_bad_encrypt_spec_is_refused_before_anything_is_read(tmp_path: Path) -> None:
     result = drkit(
         "export", "--server", "127.0.0.1:1", "--auth-token", "x", "--store", str(tmp_path), "--encrypt", "rot13"

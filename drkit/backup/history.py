@@ -1,7 +1,8 @@
 """Object history: the backups in which one object changed, found from the manifests' checksums alone.
 
-Only the manifests are read to find the changes; with diffs, only the versions that changed are read, each
-checked against its checksum as a restore would.
+Only the manifests are read to find the changes (an encrypted backup's names and checksums are readable without
+its key); with diffs, only the versions that changed are read, each checked against its checksum and decrypted
+with `keys` as a restore would. A `keys.sign` key must have signed every manifest looked at.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import yaml
 
 from drkit.backup import format as backup
-from drkit.backup import schema
+from drkit.backup import schema, sealing, signing
 from drkit.backup.store import Store
 from drkit.errors import ConfigError, IntegrityError
 
@@ -28,6 +29,7 @@ class Version:
     entry: dict[str, Any] | None  # the manifest entry, None when removed
     format_version: int = 1
     diff: list[str] = field(default_factory=list)
+    seal: sealing.Seal | None = field(default=None, repr=False)  # opens the version's object (an encrypted backup)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"backup_id": self.backup_id, "created_at": self.created_at, "change": self.change}
@@ -54,9 +56,12 @@ class History:
         return out
 
 
-def history(store: Store, instance: str, ref: str, *, diffs: bool = False) -> History:
-    """The versions of KIND/NAME across the instance's complete backups, oldest first."""
+def history(store: Store, instance: str, ref: str, *, diffs: bool = False, keys: sealing.Keys | None = None) -> History:
+    """The versions of KIND/NAME across the instance's complete backups, oldest first; `keys` read encrypted ones."""
+    keys = keys or sealing.Keys()
     infos = [b for b in backup.iter_backups(store, instance) if b.complete][::-1]
+    for info in infos:
+        signing.check(info.manifest, keys.sign, f"{instance}/{info.backup_id}/{backup.MANIFEST}")
     kind, name = _resolve(infos, ref)
     versions: list[Version] = []
     previous: dict[str, Any] | None = None
@@ -68,7 +73,10 @@ def history(store: Store, instance: str, ref: str, *, diffs: bool = False) -> Hi
             continue
         change = "added" if previous is None else "removed" if entry is None else "changed"
         created, version = info.manifest.get("finishedAt", ""), info.manifest.get("formatVersion", 1)
-        versions.append(Version(info.backup_id, created, change, entry, version))
+        seal = None
+        if diffs and entry is not None:  # the versions read, and only those, need their key
+            seal = sealing.for_reading(info.manifest, keys, required=f"backup {info.backup_id}")
+        versions.append(Version(info.backup_id, created, change, entry, version, seal=seal))
         previous = entry
     if diffs:
         _add_diffs(store, instance, versions)
@@ -102,7 +110,7 @@ def _add_diffs(store: Store, instance: str, versions: list[Version]) -> None:
         if version.entry is not None:
             where = f"{version.backup_id}/{version.entry['key']}"
             doc, problems = backup.read_object(
-                store, f"{instance}/{version.backup_id}", version.entry, version.format_version
+                store, f"{instance}/{version.backup_id}", version.entry, version.format_version, version.seal
             )
             if problems:
                 raise IntegrityError(f"backup {version.backup_id}: " + "; ".join(problems), hint="run `drkit verify`")

@@ -109,10 +109,14 @@ def prune(
 @at_instance(by_server=False)
 @click.argument("object_ref", metavar="KIND/NAME")
 @opt("--diff", "with_diff", is_flag=True, help="Show a unified diff between consecutive versions.")
+@with_keys
 @output_option
-def history(place: Place, object_ref: str, with_diff: bool, output: str) -> None:
-    """List the backups in which one object changed (e.g. applications/argocd/guestbook), oldest first."""
+def history(place: Place, object_ref: str, with_diff: bool, keys: Keys, output: str) -> None:
+    """List the backups in which one object changed (e.g. applications/argocd/guestbook), oldest first.
+
+    The versions come from the manifests; --diff reads them, and an encrypted backup's with --identity.
+    """
     from drkit.backup.history import history as object_history
 
-    found = object_history(place.store, place.instance, object_ref, diffs=with_diff)
+    found = object_history(place.store, place.instance, object_ref, diffs=with_diff, keys=keys)
     emit(output, found.to_json(), found.lines())
