@@ -249,6 +249,38 @@ def test_apps_of_a_project_the_token_cannot_list_are_not_missed_silently(big_sim
     assert "give the token `projects, get, *`" in warning and "ARGOCD_GRPC_MAX_SIZE_MB on argocd-server" in warning
 
 
+def restricted_to_red_and_blue(sim: Simulator) -> str:
+    """A read-only token that may get every app but only the projects red and blue: green is not in its list."""
+    sim.grpc_max_mb = 1.0
+    kinds = ("applications", "applicationsets", "repositories", "clusters", "certificates", "gpgkeys")
+    sim.policies["reader"] = [(kind, "get", "*") for kind in kinds]
+    sim.policies["reader"] += [("projects", "get", "red"), ("projects", "get", "blue")]
+    return sim.mint_token("reader:apiKey")
+
+
+@pytest.mark.parametrize("command", ["restore", "diff"])
+def test_a_restore_or_diff_past_the_limit_reads_the_backups_projects_and_warns_of_the_rest(
+    big_sim: Simulator, tmp_path: Path, command: str
+) -> None:
+    """Past the gRPC limit a token's project list hides green; the backup names it, so its apps are read by name
+    (the per-project app list needs only `applications, get`), and since Argo CD does not confirm that every
+    project is visible (can-i projects get *: no), the run warns, naming the count it could not confirm, exit 3."""
+    store = str(tmp_path / "store")
+    assert run_export(big_sim, store).exit_code == 0
+    token = restricted_to_red_and_blue(big_sim)
+    argv = [command, "--server", big_sim.url, "--auth-token", token, "--store", store, "--instance", INSTANCE,
+            "latest", "-o", "json"] + (["--dry-run"] if command == "restore" else [])  # fmt: skip
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 3, result.output
+    document = yaml.safe_load(result.stdout)
+    apps = {o["name"]: o["action"] for o in document["objects"] if o["kind"] == "applications"}
+    assert len(apps) == 90 and set(apps.values()) == {"unchanged"}  # green's apps too: nothing to create
+    (warning,) = [w for w in document["warnings"] if w.startswith("applications:")]
+    assert "it lists 2 project(s)" in warning  # red and blue; the backup names default and green too
+    assert "2 project(s) named elsewhere could not be confirmed (default, green: their apps were read" in warning
+    assert "can-i projects get *: no" in warning and "give the token `projects, get, *`" in warning
+
+
 def moving_apps_during_the_first_project_list(sim: Simulator, moves: dict[str, str]) -> None:
     """Once the first project's list is answered, move each app of `moves` to its project (created if new)."""
     original = sim.gateway.handlers["ApplicationService_List"]

@@ -6,7 +6,7 @@ Export and restore read the live apps the same way, so a target too large for on
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from drkit.argocd.client import Client
@@ -17,14 +17,20 @@ MIB = 1024 * 1024
 PROJECT_ROUNDS = 3  # project lists read while apps are read per project, for projects created meanwhile
 
 
-def applications(client: Client, warnings: list[str]) -> Iterator[dict[str, Any]]:
+def applications(client: Client, warnings: list[str], named: Iterable[str] = ()) -> Iterator[dict[str, Any]]:
     """Every application: one list, or one list per project when the whole passes argocd-server's gRPC limit.
 
     Argo CD sends a list as one gRPC message and has no pagination (API-NOTES §1.4); `projects=` is filtered
     by the server before it sends (v3.5.1 `server/application/application.go` `List`, `FilterByProjectsP`), so
     each project's list is a message of its own. `?fields=` is no lighter list: the gateway cuts the message it
-    received whole (testing/applications.py `list_apps`). Per project, the backup holds the apps of the projects
-    the token can list; when Argo CD does not confirm that is every project, `warnings` says so.
+    received whole (testing/applications.py `list_apps`).
+
+    Per project, the apps read are those of the projects the token can list, and of the projects `named`
+    (by a backup's objects, or the repositories, clusters and ApplicationSets read before): the project list
+    holds only the projects the token may `get`, while a project's app list checks only `applications, get` on
+    each app, so a named project is read even when the token cannot list it. No API counts the projects a token
+    cannot see, so when Argo CD does not confirm every project is visible (`can-i projects get *`), `warnings` says
+    so and names how many of the named ones it could not confirm (`_unconfirmed`); any other is not read.
     """
     seen: set[str] = set()
     try:
@@ -32,7 +38,8 @@ def applications(client: Client, warnings: list[str]) -> Iterator[dict[str, Any]
         return
     except TooLarge as err:
         whole = err
-    yield from _per_project(client, whole, seen, warnings)
+    wanted, visible = set(named) - {""}, set[str]()
+    yield from _per_project(client, whole, seen, warnings, wanted, visible)
     if not seen:  # the refused list proves applications exist: a backup must not be written without them
         raise ApiError(
             f"applications: the list ({whole.size / MIB:.0f} MiB) passes argocd-server's gRPC message limit, and "
@@ -41,12 +48,16 @@ def applications(client: Client, warnings: list[str]) -> Iterator[dict[str, Any]
             hint=f"give the token `projects, get, *`, or {_raise_limit(whole.size)}",
         )
     if not _every_project_visible(client):
+        unconfirmed = _unconfirmed(client, wanted - visible)
+        names = ", ".join(unconfirmed[:5]) + (", ..." if len(unconfirmed) > 5 else "")
         warnings.append(
             f"applications: read one project at a time, as the whole list ({whole.size / MIB:.0f} MiB) passes "
             f"argocd-server's gRPC message limit ({whole.limit / MIB:.0f} MiB); Argo CD does not confirm this token "
-            "may list every project (can-i projects get *: no), and the apps of a project it cannot list are not in "
-            "this backup; give the token `projects, get, *` (runbooks/least-privilege.md), or "
-            + _raise_limit(whole.size)
+            f"may list every project (can-i projects get *: no): it lists {len(visible)} project(s), and "
+            f"{len(unconfirmed)} project(s) named elsewhere could not be confirmed"
+            + (f" ({names}: their apps were read by name)" if unconfirmed else "")
+            + "; the apps of a project it cannot list are not in what was read unless another object names the "
+            "project; give the token `projects, get, *` (runbooks/least-privilege.md), or " + _raise_limit(whole.size)
         )
 
 
@@ -60,11 +71,16 @@ def _new(items: Iterator[dict[str, Any]], seen: set[str]) -> Iterator[dict[str, 
             yield app
 
 
-def _per_project(client: Client, whole: TooLarge, seen: set[str], warnings: list[str]) -> Iterator[dict[str, Any]]:
-    """Each project's apps; the projects are listed again after their apps until no new one appears."""
+def _per_project(
+    client: Client, whole: TooLarge, seen: set[str], warnings: list[str], named: set[str], visible: set[str]
+) -> Iterator[dict[str, Any]]:
+    """Each project's apps, listed or `named`; the projects are listed again after their apps until no new one
+    appears. `visible` collects the projects the token's project list held."""
     listed: set[str] = set()
     for _ in range(PROJECT_ROUNDS):
-        projects = _project_names(client, whole) - listed
+        found = _project_names(client, whole)
+        visible |= found
+        projects = (found | named) - listed
         if not projects:
             return
         for project in sorted(projects):
@@ -99,6 +115,37 @@ def _every_project_visible(client: Client) -> bool:
         return client.can_i("projects", "get", "*")
     except ApiError:
         return False
+
+
+def _unconfirmed(client: Client, unlisted: set[str]) -> list[str]:
+    """The named projects the token's list lacks that Argo CD will not say it may get (`can-i projects get NAME`).
+
+    One the token may get but the list lacks does not exist (the list holds every project the token may get): it
+    is confirmed absent. One it may not get may or may not exist: not confirmed, though its apps were read.
+    """
+    out = []
+    for name in sorted(unlisted):
+        try:
+            if client.can_i("projects", "get", name):
+                continue
+        except ApiError:
+            pass
+        out.append(name)
+    return out
+
+
+def projects_named(kind: str, doc: dict[str, Any]) -> set[str]:
+    """The projects an object names: a project itself, an app's or set template's project, a scoped repo's or
+    cluster's; what `applications` reads by name past the gRPC limit."""
+    if kind == "projects":
+        return {(doc.get("metadata") or {}).get("name") or ""} - {""}
+    spec = doc.get("spec") or {}
+    if kind == "applicationsets":
+        spec = (spec.get("template") or {}).get("spec") or {}
+    if kind in ("applications", "applicationsets"):
+        project = spec.get("project") or "default"
+        return set() if "{{" in project else {project}
+    return {doc["project"]} if kind in ("repositories", "clusters") and doc.get("project") else set()
 
 
 def _raise_limit(size: int) -> str:

@@ -11,6 +11,7 @@ from drkit import __version__
 from drkit.argocd import sources
 from drkit.argocd.client import Client
 from drkit.argocd.kinds import KINDS, RESTORE_ORDER, normalize
+from drkit.argocd.listing import projects_named
 from drkit.backup import schema, sealing, signing
 from drkit.backup.documents import dump
 from drkit.backup.format import MANIFEST, iter_backups, new_backup_id, stamp, utcnow
@@ -53,11 +54,17 @@ def serialise(kind: str, obj: dict[str, Any]) -> tuple[str, bytes]:
 
 
 def write_objects(writer: Writer, client: Client, kinds: Iterable[str]) -> list[str]:
-    """Read, serialise and put every object of `kinds` as it arrives; warnings for kinds left out."""
+    """Read, serialise and put every object of `kinds` as it arrives; warnings for kinds left out.
+
+    The projects named by the objects read (kinds in restore order: repositories, clusters and ApplicationSets
+    before applications) are handed to the applications' read, which reads them past the gRPC limit by name.
+    """
     warnings: list[str] = []
+    named: set[str] = set()
     for kind in kinds:
         try:
-            for obj in fetch(client, kind, writer.pool, warnings):
+            for obj in fetch(client, kind, writer.pool, warnings, named):
+                named |= projects_named(kind, obj)
                 writer.put(kind, *serialise(kind, obj))
         except ApiError as err:
             if not skipped(err):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -24,15 +24,20 @@ Progress = Callable[[int, int], None]
 
 
 def fetch(
-    client: Client, kind: str, pool: ThreadPoolExecutor, warnings: list[str] | None = None
+    client: Client,
+    kind: str,
+    pool: ThreadPoolExecutor,
+    warnings: list[str] | None = None,
+    named: Iterable[str] = (),
 ) -> Iterator[dict[str, Any]]:
     """Every object of one kind as the API returns it, one at a time; GPG keys are read one by one (row.read_each).
 
-    What may be missing from a kind that was read (see `applications`) is added to `warnings`.
+    What may be missing from a kind that was read (see `applications`) is added to `warnings`; `named` are the
+    projects the objects read before name, whose apps are read past the gRPC limit even if the token cannot list them.
     """
     row = KINDS[kind]
     if kind == "applications":
-        items = applications(client, [] if warnings is None else warnings)
+        items = applications(client, [] if warnings is None else warnings, named)
     else:
         items = client.iter_list(kind)
     if row.read_each:

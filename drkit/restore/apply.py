@@ -58,15 +58,20 @@ class RestoreOptions:
 # apply --------------------------------------------------------------------------------------------------------
 
 
-def read_live(client: Client, kinds: list[str], warnings: list[str] | None = None) -> Objects:
+def read_live(
+    client: Client, kinds: list[str], warnings: list[str] | None = None, backup: Objects | None = None
+) -> Objects:
     """The target's objects of each kind, one list call per kind, normalised as an export stores them.
 
     Applications are read as an export reads them (listing.applications): per project when the whole list
-    passes the target's gRPC message limit; what may be missing then is added to `warnings`.
+    passes the target's gRPC message limit, the projects the `backup`'s objects name included; what may be
+    missing then is added to `warnings`.
     """
     notes = [] if warnings is None else warnings
+    named = {p for kind, docs in (backup or {}).items() for doc in docs for p in listing.projects_named(kind, doc)}
     read = {
-        kind: listing.applications(client, notes) if kind == "applications" else client.list(kind) for kind in kinds
+        kind: listing.applications(client, notes, named) if kind == "applications" else client.list(kind)
+        for kind in kinds
     }
     return {kind: [normalize(kind, item) for item in items] for kind, items in read.items()}
 
@@ -227,11 +232,12 @@ def restore(
     if kube is not None:
         credentials, options, kube_done = write_kube(client, kube, backup.objects, credentials, options, stop)
     live_notes: list[str] = []
-    live = read_live(client, [k for k in RESTORE_ORDER if k in objects], live_notes)
+    live = read_live(client, [k for k in RESTORE_ORDER if k in objects], live_notes, objects)
     the_plan = plan(objects, live, credentials, options)
     readback.predict_plan(the_plan, version)
     report = RestoreReport(backup.backup_id, options.dry_run, plan=the_plan, target_version=version)
-    report.notes += warnings + live_notes + inferred + sources.restore_notes(backup.manifest)
+    report.warnings = live_notes  # what may be missing from the look at the target: the plan may be wrong (exit 3)
+    report.notes += warnings + inferred + sources.restore_notes(backup.manifest)
     if options.dry_run:
         report.objects = kube_done + planned(the_plan, options)
     else:
@@ -363,7 +369,8 @@ def planned(the_plan: Plan, options: RestoreOptions) -> list[Outcome]:
 def diff(client: Client, backup: Any, options: RestoreOptions) -> DiffReport:
     """The restore comparison as a drift report, without writes; `extra` lists live objects the backup lacks."""
     objects = remap(select(backup.objects, options), options.remap_clusters, options.remap_repos).objects
-    live = read_live(client, [k for k in RESTORE_ORDER if k in objects])
+    warnings: list[str] = []
+    live = read_live(client, [k for k in RESTORE_ORDER if k in objects], warnings, objects)
     the_plan = plan(objects, live, None, options)
     readback.predict_plan(the_plan, target_version(client))  # what the target's version would drop, per object
-    return DiffReport(backup.backup_id, client.base, the_plan)
+    return DiffReport(backup.backup_id, client.base, the_plan, warnings)

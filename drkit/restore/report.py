@@ -54,6 +54,7 @@ class RestoreReport:
     stopped: str = ""  # why the run stopped starting new work (a run-ending error, or a signal); "" if it did not
     stop_code: int = EXIT_OK  # the exit code that stop means (errors.Stop)
     still_disarmed: list[str] = field(default_factory=list)  # "application ns/name", "ApplicationSet ns/name"
+    warnings: list[str] = field(default_factory=list)  # what the look at the target may have missed (exit 3)
 
     @property
     def read_back(self) -> dict[str, int]:
@@ -81,7 +82,7 @@ class RestoreReport:
         if self.stopped:
             return self.stop_code
         failed = any(o.action == "fail" or o.would_fail for o in self.objects) or any(not r.ok for r in self.converged)
-        return EXIT_PARTIAL if failed else EXIT_OK
+        return EXIT_PARTIAL if failed or self.warnings else EXIT_OK
 
     @property
     def ok(self) -> bool:
@@ -104,6 +105,7 @@ class RestoreReport:
             "read_back": self.read_back,
             "stopped": self.stopped or None,
             "still_disarmed": self.still_disarmed,
+            "warnings": self.warnings,
         }
 
     def lines(self) -> list[str]:
@@ -130,6 +132,9 @@ class RestoreReport:
         if self.still_disarmed and (self.stopped or self.converged):
             out.append("still disarmed (automated sync off; run the same command again to re-arm them):")
             out += [f"  - {name}" for name in self.still_disarmed]
+        if self.warnings:
+            out.append("warnings (what was read of the target may be incomplete):")
+            out += [f"  - {line}" for line in self.warnings]
         if self.not_in_backup or self.notes:
             out.append("not in the backup, or left to do:")
             out += [f"  - {line}" for line in self.not_in_backup + self.notes]
@@ -189,6 +194,7 @@ class DiffReport:
     backup_id: str
     server: str
     plan: Plan
+    warnings: list[str] = field(default_factory=list)  # what the look at the target may have missed (exit 3)
 
     @property
     def drift(self) -> list[Any]:
@@ -200,7 +206,7 @@ class DiffReport:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_OK if self.in_sync else EXIT_PARTIAL
+        return EXIT_OK if self.in_sync and not self.warnings else EXIT_PARTIAL
 
     def to_json(self) -> dict[str, Any]:
         """The drift per object; `dropped` (when any) the fields the target's version would not keep of it."""
@@ -214,6 +220,7 @@ class DiffReport:
             "objects": objects,
             "extra": self.plan.extra,
             "target_version": self.plan.target_version,
+            "warnings": self.warnings,
         }
 
     def lines(self) -> list[str]:
@@ -225,5 +232,6 @@ class DiffReport:
                 what += f"; the target ({version}) would drop " + ", ".join(map(str, s.losses))
             out.append(f"  {s.kind} {s.name}: {what}")
         out += [f"  {e}: on the target, not in the backup" for e in self.plan.extra]
+        out += [f"  warning: {w}" for w in self.warnings]
         out.append("in sync" if self.in_sync else f"{len(self.drift) + len(self.plan.extra)} difference(s)")
         return out
