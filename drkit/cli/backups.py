@@ -18,6 +18,7 @@ from drkit.cli.flags import (
     with_keys,
 )
 from drkit.cli.output import emit, metrics_options, observe
+from drkit.kube import kinds as kube_kinds
 from drkit.ops import metrics
 
 
@@ -53,7 +54,10 @@ def list_(place: Place, drills: bool, output: str) -> None:
 @click.argument("object_ref", metavar="[KIND/NAME]", required=False)
 @with_keys
 def show(place: Place, backup_id: str, object_ref: str | None, keys: Keys) -> None:
-    """Show a backup's summary, or one object's YAML (KIND/NAME, e.g. applications/argocd/guestbook)."""
+    """Show a backup's summary, or one object's YAML (KIND/NAME, e.g. applications/argocd/guestbook).
+
+    A Secret (secrets/NAME) is shown by its key names and a sha256 fingerprint of each value, never the values.
+    """
     source, name = place.store, place.instance
     resolved = backup.resolve(source, name, backup_id)
     manifest = backup.read_manifest(source, name, resolved)
@@ -68,7 +72,7 @@ def show(place: Place, backup_id: str, object_ref: str | None, keys: Keys) -> No
     doc, problems = backup.read_object(source, f"{name}/{resolved}", entry, manifest["formatVersion"], seal)
     if problems:
         raise backup.IntegrityError("; ".join(problems))
-    click.echo(backup.dump(doc).decode(), nl=False)
+    click.echo(backup.dump(kube_kinds.summary(doc) if entry["kind"] == "secrets" else doc).decode(), nl=False)
 
 
 @click.command()
