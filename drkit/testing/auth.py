@@ -49,6 +49,8 @@ def authenticate(state: State, token: str) -> dict[str, Any]:
     """Claims of a valid token, else 401 `invalid session: ...` (API-NOTES §1.2, §6 items 6, 37)."""
     if token in state.static_tokens:
         return {"iss": "argocd", "sub": state.static_tokens[token], "iat": 0}
+    if not state.secret_key:  # argocd-secret lost its key: settings are incomplete, nothing verifies
+        raise GrpcError(UNAUTHENTICATED, "invalid session: server.secretkey is missing")
     parts = token.split(".")
     if len(parts) != 3:
         raise GrpcError(UNAUTHENTICATED, "invalid session: token contains an invalid number of segments")

@@ -1,8 +1,11 @@
 """Simulated Argo CD cluster endpoints (API-NOTES §2.7, §6 items 43-46).
 
-Clusters are stored whole, credentials included, in `state.clusters[server]` (server without trailing `/`).
-Every response is sanitised as `Cluster.Sanitized` does and gains `info`. The in-cluster entry is listed
-(and readable) without being stored, as on a fresh install.
+Clusters are labelled Secrets in Argo CD's namespace (secret_db.py), credentials in their `config` JSON, seen as
+`state.clusters[server]` (server without trailing `/`). Every response is sanitised as `Cluster.Sanitized`
+does and gains `info`. The in-cluster entry is listed (and readable) without being stored, as on a fresh
+install. As db.CreateCluster does, a create writes a Secret named URIToSecretName("cluster", server as sent)
+and meets an existing cluster only when a Secret of that name exists: a cluster Secret written under another
+name for the same server makes the create a second cluster Secret, as in Argo CD (both are listed).
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from urllib.parse import unquote
 
 from drkit.testing import versions
 from drkit.testing.clock import now
-from drkit.testing.rpc import INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, UNKNOWN, GrpcError, Request
+from drkit.testing.rpc import INTERNAL, INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, UNKNOWN, GrpcError, Request
+from drkit.testing.secret_codec import uri_to_secret_name
+from drkit.testing.secret_db import normalize_server, secret_to_request
 from drkit.testing.specs import IN_CLUSTER, IN_CLUSTER_NAME
 from drkit.testing.state import State
 from drkit.testing.versions import Release
@@ -23,11 +28,6 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 # Cluster.Equals compares these (not project)
 COMPARED = ("server", "name", "namespaces", "shard", "clusterResources", "labels", "annotations", "config")
 UPDATABLE = ("name", "namespaces", "config", "shard", "clusterResources", "labels", "annotations", "project")
-
-
-def normalize_server(server: str) -> str:
-    """A cluster server URL as Argo CD stores it: trailing `/` trimmed."""
-    return server.rstrip("/")
 
 
 def synthetic_in_cluster() -> dict[str, Any]:
@@ -100,7 +100,7 @@ def _respond(state: State, cluster: dict[str, Any], counts: Counter[str] | None 
 
 
 def _all_clusters(state: State) -> list[dict[str, Any]]:
-    items = list(state.clusters.values())
+    items = state.clusters.every()
     if IN_CLUSTER not in state.clusters:
         items.insert(0, synthetic_in_cluster())
     return items
@@ -171,20 +171,31 @@ def create(state: State, req: Request) -> dict[str, Any]:
     cluster = _decoded(req)
     if not cluster.get("server"):
         raise GrpcError(INVALID_ARGUMENT, "server is required")
+    sent = cluster["server"]
     cluster["server"] = normalize_server(cluster["server"])
     cluster.setdefault("name", cluster["server"])
     state.enforce(req, "clusters", "create", _rbac_object(cluster))
     _connect(state, cluster)
+    try:
+        name = uri_to_secret_name("cluster", sent)
+    except ValueError as err:
+        raise GrpcError(UNKNOWN, f"error creating cluster: {err}") from None
     with state.lock:
+        if state.kube.find("secrets", state.namespace, name) is None:
+            state.clusters.create(cluster, name)
+            return _respond(state, state.clusters[cluster["server"]])
         existing = state.clusters.get(cluster["server"])
-        if existing is not None:
-            if all(existing.get(k) == cluster.get(k) for k in COMPARED):
-                return _respond(state, existing)
-            if not req.flag("upsert"):
-                raise GrpcError(INVALID_ARGUMENT, "existing cluster spec is different; use upsert flag to force update")
-            state.enforce(req, "clusters", "update", _rbac_object(existing))
+        if existing is None:
+            why = f'rpc error: code = NotFound desc = cluster "{cluster["server"]}" not found'
+            raise GrpcError(INTERNAL, f"unable to check existing cluster details: {why}")
+        normalized = secret_to_request(cluster)  # the request as a Go struct holds it, for Cluster.Equals
+        if all(existing.get(k) == normalized.get(k) for k in COMPARED):
+            return _respond(state, existing)
+        if not req.flag("upsert"):
+            raise GrpcError(INVALID_ARGUMENT, "existing cluster spec is different; use upsert flag to force update")
+        state.enforce(req, "clusters", "update", _rbac_object(existing))
         state.clusters[cluster["server"]] = cluster
-        out = _respond(state, cluster)
+        out = _respond(state, state.clusters[cluster["server"]])
     state.notify()
     return out
 
@@ -207,9 +218,10 @@ def update(state: State, req: Request) -> dict[str, Any]:
             cluster["server"] = normalize_server(body.get("server") or existing["server"])
             cluster.setdefault("name", cluster["server"])
         _connect(state, cluster)
-        state.clusters.pop(existing["server"], None)
+        if existing["server"] != cluster["server"]:
+            state.clusters.pop(existing["server"], None)
         state.clusters[cluster["server"]] = cluster
-        out = _respond(state, cluster)
+        out = _respond(state, state.clusters[cluster["server"]])
     state.notify()
     return out
 

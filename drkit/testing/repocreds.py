@@ -1,7 +1,11 @@
 """Simulated Argo CD repository credential template endpoints, read and write (API-NOTES §2.6).
 
-Templates are stored whole in `state.repocreds[url]` (write credentials in `state.write_repocreds`, which
-Argo CD serves without the hydrator gate); the list shows only the fields its version returns.
+Templates are labelled Secrets (`repo-creds`, `repo-write-creds`) seen as `state.repocreds[url]` and
+`state.write_repocreds[url]` (secret_db.py; Argo CD serves the write ones without the hydrator gate); the list
+shows only the fields its version returns. A create names its Secret RepoURLToSecretName("creds", url, "") and
+meets an existing template only under that name (db.CreateRepositoryCredentials checks repository Secrets, not
+templates), so a template Secret written under another name for the same URL is a second template, as in
+Argo CD; one found by URL is updated in place.
 """
 
 from __future__ import annotations
@@ -11,10 +15,11 @@ from typing import Any
 
 from drkit.testing import versions
 from drkit.testing.rpc import INVALID_ARGUMENT, NOT_FOUND, GrpcError, Request
+from drkit.testing.secret_db import SecretView, plain
 from drkit.testing.state import State
 
 
-def _templates(state: State, store: str) -> dict[str, dict[str, Any]]:
+def _templates(state: State, store: str) -> SecretView:
     """`state.repocreds` or `state.write_repocreds`, by name."""
     return state.repocreds if store == "repocreds" else state.write_repocreds
 
@@ -37,15 +42,18 @@ def _create(state: State, req: Request, store: str) -> dict[str, Any]:
     state.enforce(req, "repositories", "create", creds["url"])
     with state.lock:
         templates = _templates(state, store)
-        existing = templates.get(creds["url"])
-        if existing is not None and existing != creds:
+        name = templates.kind.name(creds)
+        existing = templates.get(creds["url"]) if state.kube.find("secrets", state.namespace, name) else None
+        if existing is None:
+            templates.create(creds)
+        elif plain(existing) != plain(creds):
             if not req.flag("upsert"):
                 raise GrpcError(
                     INVALID_ARGUMENT,
                     "existing repository credentials spec is different; use upsert flag to force update",
                 )
             state.enforce(req, "repositories", "update", creds["url"])
-        templates[creds["url"]] = creds
+            templates[creds["url"]] = creds
     state.notify()
     return {"url": creds["url"]}
 

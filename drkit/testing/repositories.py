@@ -1,19 +1,24 @@
 """Simulated Argo CD repository endpoints (API-NOTES §2.5, §2.6, §6 items 38-42, 50).
 
-Repositories are stored whole in `state.repositories[(normalize_url(url), project)]`, credential templates
-in `state.repocreds[url]`; responses are built from them with Argo CD's whitelist redaction.
+Repositories are labelled Secrets in Argo CD's namespace, seen as `state.repositories[(normalize_url(url),
+project)]`, credential templates as `state.repocreds[url]` (secret_db.py); responses are built from them with
+Argo CD's whitelist redaction. A create that meets a repository of the same URL and project, however it was
+written, compares and upserts it (db.CreateRepository's RepositoryExists); a new one is a Secret named as
+RepoURLToSecretName names it.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from drkit.testing import versions
 from drkit.testing.clock import now
 from drkit.testing.rpc import INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, UNIMPLEMENTED, UNKNOWN, GrpcError
 from drkit.testing.rpc import Request as Req
+from drkit.testing.secret_db import normalize_url, plain, same_url
 from drkit.testing.state import State
+
+__all__ = ["HANDLERS", "normalize_url", "same_url"]  # the URL helpers stay importable from here
 
 # Repository.Sanitized(): the only fields GET and list return (`username` only on some releases: versions.py)
 SANITIZED = (
@@ -33,21 +38,6 @@ INHERITED = CREDENTIALS + (
     "forceHttpBasicAuth", "azureServicePrincipalClientId", "azureServicePrincipalTenantId",
     "azureActiveDirectoryEndpoint",
 )  # fmt: skip
-_SCP_LIKE = re.compile(r"^[\w.\-]+@[\w.\-]+:(?!\d+/)")
-
-
-def normalize_url(url: str) -> str:
-    """A repo URL as git.NormalizeGitURL makes it: lower case, no `.git`, `git@host:x` as `git@host/x`."""
-    url = url.strip().lower()
-    if _SCP_LIKE.match(url):
-        url = url.replace(":", "/", 1)
-    url = url.removeprefix("ssh://")
-    return url.removesuffix(".git")
-
-
-def same_url(a: str, b: str) -> bool:
-    """git.SameURL: do two repo URLs name the same repository?"""
-    return normalize_url(a) == normalize_url(b)
 
 
 def summary(repo: dict[str, Any]) -> dict[str, Any]:
@@ -123,7 +113,7 @@ def find(state: State, url: str, project: str) -> tuple[tuple[str, str], dict[st
 def list_repos(state: State, req: Req) -> dict[str, Any]:
     attempted = now()
     with state.lock:
-        repos = sorted(state.repositories.values(), key=lambda r: (r.get("project", ""), r["repo"]))
+        repos = sorted(state.repositories.every(), key=lambda r: (r.get("project", ""), r["repo"]))
         items = [
             sanitized(state, r, attempted)
             for r in repos
@@ -158,14 +148,16 @@ def create(state: State, req: Req) -> dict[str, Any]:
     with state.lock:
         existing = state.repositories.get(key)
         if existing is not None:
-            if {"type": "git", **enriched(state, existing)} == repo:  # only the stored type is defaulted (§2.5)
+            if plain({"type": "git", **enriched(state, existing)}) == plain(repo):  # only the stored type defaults
                 return summary(existing)
             if not req.flag("upsert"):
                 raise GrpcError(
                     INVALID_ARGUMENT, "existing repository spec is different; use upsert flag to force update"
                 )
             state.enforce(req, "repositories", "update", _rbac_object(repo))
-        state.repositories[key] = repo
+            state.repositories[key] = repo  # db.UpdateRepository: the Secret found for the URL and project
+        else:
+            state.repositories.create(repo)
     state.notify()
     if existing is not None:  # upsert answers db.UpdateRepository's return: the request itself (§2.5 step 3)
         return {**repo, "connectionState": {"status": "Successful", "message": "", "attemptedAt": None}}
@@ -181,8 +173,10 @@ def update(state: State, req: Req) -> dict[str, Any]:
         if found is None:
             raise GrpcError(NOT_FOUND, f"repo '{url}' not found")
         state.enforce(req, "repositories", "update", _rbac_object(found[1]))
-        del state.repositories[found[0]]
-        state.repositories[(normalize_url(url), repo.get("project", ""))] = repo
+        key = (normalize_url(url), repo.get("project", ""))
+        if found[0] != key:
+            del state.repositories[found[0]]
+        state.repositories[key] = repo
     state.notify()
     return summary(repo)
 

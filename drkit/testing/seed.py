@@ -5,6 +5,9 @@ A seed document is YAML/JSON with these optional keys, each a list of exactly wh
 `repocreds`, `repositories`, `clusters` (secrets included), `projects` (AppProjects), `applicationsets`,
 `applications`. Plus `settings: {app_namespaces: [...]}` to enable apps in more namespaces, and per
 application an optional top-level `x-synced: true` to start it Synced/Healthy instead of OutOfSync/Missing.
+And `kube`: ConfigMap and Secret manifests, applied first to the simulated cluster (as `kubectl apply` would:
+created, or strategic-merged over the fresh install's object of that name), in Argo CD's namespace unless
+they name another; a Secret labelled `argocd.argoproj.io/secret-type` is then a repository, template or cluster.
 
 Going through `sim.gateway.handle` means a seed obeys the same validation as a client; `sim.seed` and
 `python -m drkit.testing.sim --seed demo` both use `load`. Before returning, `load` runs the controllers'
@@ -21,6 +24,8 @@ from typing import Any
 import yaml
 
 from drkit.testing.controller import mark_synced, settle
+from drkit.testing.kube.patch import STRATEGIC
+from drkit.testing.kube.status import KubeError
 
 # (document key, API path), in API-NOTES §5 restore order
 KINDS: tuple[tuple[str, str], ...] = (
@@ -76,12 +81,34 @@ def _post(sim: Any, kind: str, path: str, body: Any, label: str) -> Any:
     return response.body
 
 
+def _apply(sim: Any, manifest: dict[str, Any]) -> None:
+    """Create a ConfigMap or Secret, or strategic-merge it over the existing one, through the kube store."""
+    meta = manifest.get("metadata") or {}
+    namespace, name = meta.get("namespace") or sim.namespace, meta.get("name", "")
+    resource = {"ConfigMap": "configmaps", "Secret": "secrets"}.get(manifest.get("kind", ""))
+    if resource is None:
+        raise SeedError(f"seed kube {manifest.get('kind')} {name}: only ConfigMaps and Secrets are simulated")
+    manager = "kubectl-client-side-apply"
+    try:
+        if sim.kube.find(resource, namespace, name) is None:
+            sim.kube.create(resource, namespace, manifest, manager=manager)
+        else:
+            sim.kube.patch(resource, namespace, name, STRATEGIC, json.dumps(manifest).encode(), manager=manager)
+    except KubeError as err:  # Status messages name keys, never values
+        raise SeedError(
+            f"seed kube {resource} {namespace}/{name}: the API answered {err.code}: {err.message}"
+        ) from None
+
+
 def load(sim: Any, document: dict[str, Any]) -> None:
     """Create every object of `document` through the API handlers, in restore order; raise SeedError on refusal."""
     namespaces = (document.get("settings") or {}).get("app_namespaces") or []
     for namespace in namespaces:
         if namespace not in sim.app_namespaces:
             sim.app_namespaces.append(namespace)
+        sim.kube.add_namespace(namespace)
+    for manifest in document.get("kube") or []:
+        _apply(sim, manifest)
     for kind, path in KINDS:
         items = document.get(kind) or []
         if kind == "certificates" and items:

@@ -6,7 +6,6 @@ Account token metadata lives in `state.account_tokens` (Argo CD keeps it in `arg
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -87,9 +86,7 @@ def login(state: State, req: Request) -> Response:
         raise GrpcError(UNAUTHENTICATED, "no credentials supplied")
     if len(username) > 32:
         raise GrpcError(INVALID_ARGUMENT, "username is too long (32 max)")
-    with state.lock:
-        expected = state.users.get(username)
-    if expected is None or expected != password:
+    if not state.check_password(username, password):  # argocd-secret's hash (install.py)
         raise GrpcError(UNAUTHENTICATED, "Invalid username or password")
     token = mint_token(state, f"{username}:login", expires_in=LOGIN_TTL)
     cookie = f"argocd.token={token}; path=/; SameSite=lax; httpOnly"
@@ -130,7 +127,12 @@ SESSION_HANDLERS = {
 
 
 def _account(state: State, name: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": name, "enabled": True, "capabilities": ["login", "apiKey"]}
+    account = state.accounts.get(name) or {}
+    out: dict[str, Any] = {"name": name}
+    if account.get("enabled"):
+        out["enabled"] = True  # a proto bool: false is omitted
+    if account.get("capabilities"):
+        out["capabilities"] = list(account["capabilities"])
     if state.account_tokens.get(name):
         out["tokens"] = [dict(t) for t in state.account_tokens[name]]
     return out
@@ -192,10 +194,9 @@ def update_password(state: State, req: Request) -> dict[str, Any]:
         state.enforce(req, "accounts", "update", name)
     with state.lock:
         _known(state, name)
-        if state.users.get(user_of(req.subject)) != body.get("currentPassword"):
+        if not state.check_password(user_of(req.subject), body.get("currentPassword", "")):
             raise GrpcError(INVALID_ARGUMENT, "current password does not match")
-        state.users[name] = body.get("newPassword", "")
-        state.password_mtime[name] = int(time.time())  # tokens issued before now stop working (PasswordMtime)
+        state.set_password(name, body.get("newPassword", ""))  # tokens issued before now stop working
     return {}
 
 

@@ -1,7 +1,11 @@
 """The Argo CD API simulator: in-memory Argo CD state behind the gateway, over real HTTP on 127.0.0.1.
 
 Start it in a test with `with Simulator() as sim: ...` (sim.url, sim.token), or from a shell with
-`python -m drkit.testing.sim --port 8080 --token T --seed demo`.
+`python -m drkit.testing.sim --port 8080 --token T --seed demo`. With `kube=True` (`--kube`) the simulated
+cluster's core/v1 API (drkit/testing/kube) is served too, at `sim.kube_url`, for the bearer token
+`sim.kube_token` (user `system:serviceaccount:<namespace>:drkit`, every verb on ConfigMaps and Secrets of Argo
+CD's namespace unless `kube_rules` says otherwise); `sim.write_kubeconfig(path)` writes a kubeconfig for it and
+`sim.kube_grant(user, rules)` mints a token for another user with other Role rules.
 """
 
 from __future__ import annotations
@@ -11,7 +15,10 @@ import functools
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from drkit.testing import (
@@ -34,6 +41,9 @@ from drkit.testing import (
 )
 from drkit.testing.capacity import OPERATION_PROCESSORS, STATUS_PROCESSORS, Capacity, ServerCost
 from drkit.testing.gateway import Gateway, serve
+from drkit.testing.kube import kubeconfig
+from drkit.testing.kube.rbac import FULL_ACCESS, Rule
+from drkit.testing.kube.server import KubeApi
 from drkit.testing.state import State
 
 # Every simulated operation: swagger operationId -> module-level handler(state, request)
@@ -84,6 +94,8 @@ class Simulator(State):
         sync_seconds: float | None = None,
         server_cost: ServerCost | None = None,
         grpc_max_mb: float = 200.0,
+        kube: bool = False,
+        kube_rules: Iterable[Mapping[str, Any] | Rule] = FULL_ACCESS,
     ) -> None:
         super().__init__(
             namespace=namespace,
@@ -113,14 +125,20 @@ class Simulator(State):
         if token:
             self.static_tokens[token] = "admin:apiKey"
         self._server: Any = None
+        self.kube_api = KubeApi(self.kube)  # served on start() only with kube=True
+        self.serve_kube = kube
+        self.kube_user = f"system:serviceaccount:{namespace}:drkit"
+        self.kube_token = self.kube_api.add_user(self.kube_user, namespace, kube_rules)
         self.processors = workers.Controller(self, self.capacity)
         self.run_controller = controller
         self.initialize()
 
     # lifecycle -----------------------------------------------------------------------------------------
 
-    def start(self, port: int = 0) -> Simulator:
+    def start(self, port: int = 0, kube_port: int = 0) -> Simulator:
         self._server = serve(self.gateway, "127.0.0.1", port)
+        if self.serve_kube:
+            self.kube_api.start(kube_port)
         if self.run_controller:
             self.processors.start()
         return self
@@ -131,6 +149,7 @@ class Simulator(State):
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+        self.kube_api.stop()
 
     def __enter__(self) -> Simulator:
         return self.start()
@@ -147,6 +166,33 @@ class Simulator(State):
     def address(self) -> str:
         """host:port, as `--server` takes it with `--plaintext`."""
         return self.url.removeprefix("http://")
+
+    # the Kubernetes API ---------------------------------------------------------------------------------
+
+    @property
+    def kube_url(self) -> str:
+        """The simulated cluster's API server (needs `kube=True` and a started simulator)."""
+        return self.kube_api.url
+
+    def kube_grant(self, user: str, rules: Iterable[Mapping[str, Any] | Rule], *, namespace: str | None = None) -> str:
+        """A new bearer token for `user`, whose Role in `namespace` (default Argo CD's) has these rules
+        (`{verbs, resources, resourceNames?}` as in a Role's YAML)."""
+        return self.kube_api.add_user(user, namespace or self.namespace, rules)
+
+    def write_kubeconfig(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        context: str = "drkit-simulator",
+        namespace: str | None = None,
+        token: str | None = None,
+    ) -> Path:
+        """Write a kubeconfig (mode 0600) for the simulated cluster: one context, `namespace` (default Argo CD's)
+        its namespace, a token user (default `kube_token`); `kubernetes.config.load_kube_config` reads it."""
+        document = kubeconfig.kubeconfig(
+            self.kube_url, token or self.kube_token, context=context, namespace=namespace or self.namespace
+        )
+        return kubeconfig.write(path, document)
 
     # auth and seeding ----------------------------------------------------------------------------------
 
@@ -177,8 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m drkit.testing.sim",
         description=__doc__,
         epilog="With `-- COMMAND...`, the simulator runs only while COMMAND does, on a free port unless --port is "
-        "given, and COMMAND finds it through ARGOCD_SERVER, ARGOCD_PLAINTEXT and ARGOCD_AUTH_TOKEN; the exit code "
-        "is COMMAND's. Example: python -m drkit.testing.sim --seed demo -- drkit export --instance demo",
+        "given, and COMMAND finds it through ARGOCD_SERVER, ARGOCD_PLAINTEXT and ARGOCD_AUTH_TOKEN (with --kube also "
+        "KUBECONFIG, for the simulated cluster, context namespace argocd); the exit code is COMMAND's. Example: "
+        "python -m drkit.testing.sim --seed demo -- drkit export --instance demo",
     )
     parser.add_argument("--port", type=int, help="port on 127.0.0.1 [default: 8080, or a free one with a command]")
     parser.add_argument("--token", help="accept this JWT-shaped token as the admin's API key")
@@ -203,6 +250,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--grpc-max-mb", type=float, default=200.0, help="argocd-server's ARGOCD_GRPC_MAX_SIZE_MB [default: 200]"
     )
+    parser.add_argument(
+        "--kube",
+        action="store_true",
+        help="also serve the simulated cluster's Kubernetes API (ConfigMaps, Secrets); COMMAND gets KUBECONFIG",
+    )
+    parser.add_argument("--kube-port", type=int, default=0, help="its port on 127.0.0.1 [default: a free one]")
+    parser.add_argument("--kubeconfig", help="write its kubeconfig here [default: a temporary file]")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...] to run against it")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -215,14 +269,26 @@ def main(argv: list[str] | None = None) -> int:
         argocd_version=args.argocd_version,
         tracking_method=args.tracking_method,
         grpc_max_mb=args.grpc_max_mb,
+        kube=args.kube,
         **capacity.from_arguments(args),
     )
     if args.seed:
         sim.seed(seed.read(args.seed))
-    sim.start(args.port if args.port is not None else (0 if command else 8080))
+    sim.start(args.port if args.port is not None else (0 if command else 8080), args.kube_port)
     print(f"Argo CD simulator on {sim.url}", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="drkit-sim-") as scratch:
+        config = sim.write_kubeconfig(args.kubeconfig or Path(scratch, "kubeconfig")) if args.kube else None
+        if config is not None:
+            print(f"Kubernetes API on {sim.kube_url}, kubeconfig {config}", file=sys.stderr)
+        return _run(sim, args, command, config)
+
+
+def _run(sim: Simulator, args: argparse.Namespace, command: list[str], config: Path | None) -> int:
+    """Run COMMAND against the simulator (its exit code), or serve until interrupted (0)."""
     if command:
         env = dict(os.environ, ARGOCD_SERVER=sim.address, ARGOCD_PLAINTEXT="true", ARGOCD_AUTH_TOKEN=sim.token)
+        if config is not None:
+            env["KUBECONFIG"] = str(config)
         try:
             return subprocess.run(command, env=env).returncode
         finally:

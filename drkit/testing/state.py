@@ -4,21 +4,32 @@ Handlers and the controller read and write only through this. `lock` guards ever
 on every write so watch streams, waiting refreshes and the controller wake up. Stored applications and
 ApplicationSets are never mutated in place: every write builds a new dict, stamps it and replaces the old
 one, so watch-journal entries and responses already handed out stay consistent snapshots.
+
+Argo CD's namespace lives in `kube`, the simulated cluster's core/v1 store (kube/store.py), seeded as a fresh
+install (install.py). As in Argo CD, repositories, credential templates and clusters are labelled Secrets there
+(`repositories`, `repocreds`, `write_repocreds`, `clusters` are views over them, secret_db.py), `secret_key` is
+argocd-secret's `server.secretkey` and local-account passwords are its `admin.password` /
+`accounts.<name>.password`: whatever writes those Secrets, through the Argo CD API or the Kubernetes API,
+changes what this instance serves and accepts at once. One resourceVersion counter serves both APIs, as etcd's
+revision does.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import secrets
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from drkit.testing import specs
+from drkit.testing import install, specs
+from drkit.testing import secret_codec as codec
 from drkit.testing.clock import now, timestamp
 from drkit.testing.known_hosts import DEFAULT_KNOWN_HOSTS
+from drkit.testing.kube.store import Store
 from drkit.testing.rpc import NOT_FOUND, PERMISSION_DENIED, GrpcError, Request
+from drkit.testing.secret_db import SecretIndex, SecretView
 from drkit.testing.specs import clone
 from drkit.testing.versions import Release
 from drkit.testing.watch import Journal
@@ -49,8 +60,6 @@ class State:
         self.release = Release.parse(argocd_version)  # which Argo CD release this instance behaves as
         self.tracking_method = tracking_method  # argocd-cm `application.resourceTrackingMethod`, "" when unset
         self.app_namespaces = list(app_namespaces)
-        self.secret_key = secrets.token_bytes(32)  # a fresh install's server.secretkey
-        self.users = {"admin": admin_password}
         # API-key metadata per account, as argocd-secret `accounts.<name>.tokens` holds it (id, issuedAt, expiresAt)
         self.account_tokens: dict[str, list[dict[str, Any]]] = {}
         self.password_mtime: dict[str, int] = {}  # account -> when its password last changed (PasswordMtime)
@@ -65,10 +74,17 @@ class State:
         self.applications: dict[Key, dict[str, Any]] = {}
         self.applicationsets: dict[Key, dict[str, Any]] = {}
         self.projects: dict[str, dict[str, Any]] = {}
-        self.repositories: dict[tuple[str, str], dict[str, Any]] = {}
-        self.repocreds: dict[str, dict[str, Any]] = {}
-        self.write_repocreds: dict[str, dict[str, Any]] = {}
-        self.clusters: dict[str, dict[str, Any]] = {}
+        # the simulated cluster, Argo CD's namespace in it a fresh install's, and the Secrets Argo CD reads there
+        self.kube = Store(lock=self.lock, next_rv=self.next_rv)
+        for ns in (namespace, *self.app_namespaces):
+            self.kube.add_namespace(ns)
+        install.seed(self.kube, namespace, admin_password)
+        self.secrets = SecretIndex(self.kube, namespace, on_change=self.notify)
+        self.repositories = SecretView(self.secrets, codec.REPOSITORY)  # (normalize_url(url), project) -> repo
+        self.write_repositories = SecretView(self.secrets, codec.REPOSITORY_WRITE)
+        self.repocreds = SecretView(self.secrets, codec.REPO_CREDS)  # url -> template
+        self.write_repocreds = SecretView(self.secrets, codec.REPO_CREDS_WRITE)
+        self.clusters = SecretView(self.secrets, codec.CLUSTER)  # server (no trailing /) -> cluster
         self.certificates: list[dict[str, Any]] = []
         self.gpgkeys: dict[str, dict[str, Any]] = {}
         self.unreachable: set[str] = set()  # repo URLs and cluster servers whose connection test fails
@@ -82,6 +98,41 @@ class State:
     def version(self) -> str:
         """What `/api/version` answers as `Version`, e.g. `v3.6.0+37ee009`."""
         return self.release.build()
+
+    # settings in argocd-secret and argocd-cm ----------------------------------------------------------------
+
+    @property
+    def secret_key(self) -> bytes:
+        """argocd-secret `server.secretkey`: the HS256 key of every token this instance issues and accepts."""
+        return self.secrets.settings.get(install.SECRET_KEY, b"")
+
+    @secret_key.setter
+    def secret_key(self, key: bytes) -> None:
+        install.update_secret(self.kube, self.namespace, {install.SECRET_KEY: key})
+
+    @property
+    def accounts(self) -> dict[str, dict[str, Any]]:
+        """Local accounts from argocd-cm and argocd-secret: `{password, enabled, capabilities}` by name."""
+        with self.lock:
+            cm = self.kube.find("configmaps", self.namespace, install.ARGOCD_CM)
+            return install.accounts((cm or {}).get("data") or {}, self.secrets.settings)
+
+    @property
+    def users(self) -> dict[str, str]:
+        """Local account -> its stored password hash ("" when it has none)."""
+        return {name: account["password"] for name, account in self.accounts.items()}
+
+    def check_password(self, account: str, password: str) -> bool:
+        """Is this account enabled, and is this its password (install.verify_password)?"""
+        found = self.accounts.get(account) or {}
+        return bool(found.get("enabled")) and install.verify_password(password, found.get("password", ""))
+
+    def set_password(self, account: str, password: str) -> None:
+        """Store a new password hash and its mtime in argocd-secret; older tokens of the account stop working."""
+        stamp = install.mtime().encode()
+        changes = {install.password_key(account): install.hash_password(password).encode()}
+        install.update_secret(self.kube, self.namespace, changes | {install.mtime_key(account): stamp})
+        self.password_mtime[account] = int(time.time())
 
     def initialize(self) -> None:
         """What a fresh install holds: project `default` and the default SSH known hosts (API-NOTES §3)."""

@@ -96,3 +96,51 @@ def paused() -> Iterator[Simulator]:
 def papi(paused: Simulator) -> Api:
     """An admin client for the `paused` simulator."""
     return Api(paused)
+
+
+# the simulated Kubernetes API (drkit/testing/kube) -------------------------------------------------------------
+
+
+@pytest.fixture
+def ksim() -> Iterator[Simulator]:
+    """A simulator serving the Kubernetes API too (kube=True), its controller paused."""
+    with Simulator(kube=True, controller=False) as instance:
+        yield instance
+    crashes = instance.gateway.crashes + instance.kube_api.crashes
+    assert not crashes, "the simulator crashed:\n" + "\n".join(crashes)
+
+
+class Kube:
+    """Raw HTTP against the simulated Kubernetes API, with a bearer token (or none)."""
+
+    def __init__(self, sim: Simulator, token: str | None = None, *, anonymous: bool = False) -> None:
+        self.sim = sim
+        self.session = requests.Session()
+        if not anonymous:
+            self.session.headers["Authorization"] = f"Bearer {token or sim.kube_token}"
+
+    def __call__(self, method: str, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", 10)
+        if body is not None and "data" not in kwargs:
+            kwargs["json"] = body
+        return self.session.request(method, self.sim.kube_url + path, **kwargs)
+
+    def secrets(self, name: str = "", namespace: str = "argocd") -> str:
+        return f"/api/v1/namespaces/{namespace}/secrets" + (f"/{name}" if name else "")
+
+    def configmaps(self, name: str = "", namespace: str = "argocd") -> str:
+        return f"/api/v1/namespaces/{namespace}/configmaps" + (f"/{name}" if name else "")
+
+
+@pytest.fixture
+def kube(ksim: Simulator) -> Kube:
+    """Raw HTTP with the simulator's full-access token."""
+    return Kube(ksim)
+
+
+@pytest.fixture
+def core(ksim: Simulator, tmp_path: Any) -> Any:
+    """The official client's CoreV1Api, configured from a kubeconfig the simulator wrote."""
+    kubernetes = pytest.importorskip("kubernetes")
+    path = ksim.write_kubeconfig(tmp_path / "kubeconfig", namespace="argocd")
+    return kubernetes.client.CoreV1Api(kubernetes.config.new_client_from_config(config_file=str(path)))

@@ -143,7 +143,9 @@ def test_update_with_updated_fields_copies_only_those(sim: Simulator) -> None:
     assert stored["labels"] == {"env": "x"} and stored["namespaces"] == ["apps"]
     assert stored["config"]["bearerToken"] == "t0ken"
     r = requests.put(url, headers=h(sim), json={"server": SERVER, "name": "renamed"})
-    assert sim.clusters[SERVER] == {"server": SERVER, "name": "renamed"}
+    # the Secret's config is Go's json.Marshal of an empty ClusterConfig: tlsClientConfig is not omitempty
+    empty = {"tlsClientConfig": {"insecure": False}}
+    assert sim.clusters[SERVER] == {"server": SERVER, "name": "renamed", "config": empty}
 
 
 def test_update_unknown_is_403(sim: Simulator) -> None:
