@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from typing import Any
 
 EXIT_OK = 0
@@ -131,6 +132,7 @@ class Stop:
     def __init__(self) -> None:
         self._set = threading.Event()
         self._lock = threading.Lock()
+        self._hooks: list[Callable[[], Any]] = []
         self.reason = ""
         self.exit_code = EXIT_OK
 
@@ -140,9 +142,25 @@ class Stop:
     def halt(self, reason: str, exit_code: int) -> None:
         """Stop starting new work, for `reason`; later calls keep the first reason."""
         with self._lock:
+            if self._set.is_set():
+                return
+            self.reason, self.exit_code = reason, exit_code
+            self._set.set()
+            hooks, self._hooks = self._hooks, []
+        for hook in hooks:
+            _soon(hook)
+
+    def on_halt(self, hook: Callable[[], Any]) -> None:
+        """Call `hook` once halted (at once if it is): end waits and close streams, so the stop is quick.
+
+        Each runs in a thread of its own: `halt` may be called from a signal handler, which must not take a lock
+        the interrupted thread holds.
+        """
+        with self._lock:
             if not self._set.is_set():
-                self.reason, self.exit_code = reason, exit_code
-                self._set.set()
+                self._hooks.append(hook)
+                return
+        _soon(hook)
 
     def on_error(self, err: ApiError) -> None:
         """Halt for a run-ending error (see `ends_run`)."""
@@ -156,3 +174,7 @@ class Stop:
     def wait(self, seconds: float) -> bool:
         """Sleep up to `seconds`, waking early when halted; True when halted."""
         return self._set.wait(seconds)
+
+
+def _soon(hook: Callable[[], Any]) -> None:
+    threading.Thread(target=hook, name="on-halt", daemon=True).start()

@@ -9,11 +9,13 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from drkit.ops import metrics
 from drkit.testing import Simulator
 from tests.test_roundtrip import (
     CREDENTIALS,
@@ -110,6 +112,49 @@ def _disarmed(source: Simulator, key: tuple[str, str], app: dict) -> bool:  # no
         and "automated" in want["spec"].get("syncPolicy", {})
         and ("automated" not in app["spec"].get("syncPolicy", {}))
     )
+
+
+GRACE_SECONDS = 30  # Kubernetes' default terminationGracePeriodSeconds: SIGTERM, then SIGKILL this much later
+STOP_BOUND = GRACE_SECONDS - metrics.PUSH_TIMEOUT  # the report and a Pushgateway push must fit in what is left
+
+
+def test_a_signal_stops_the_restore_within_the_grace_period_while_a_hard_refresh_hangs(
+    store: Path,  # noqa: F811
+) -> None:
+    """A hard refresh blocks until the controller reconciles (API-NOTES §2.2); this controller never does. After
+    SIGTERM the restore still ends, with its report, early enough to leave the grace period room for the metrics."""
+    target = Simulator(app_namespaces=("team-a",), controller=False).start()
+    proc = None
+    try:
+        first = run_restore(target, store, "--no-sync")  # every object there: the next run hard-refreshes its apps
+        assert first.exit_code == 0, first.output
+        args = restore_args(target, store, "--credentials", str(CREDENTIALS), "-o", "json")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "drkit", *args, "--sync", "--wait"],
+            cwd=ROOT,
+            env={**os.environ, **ENV},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_for(lambda: any(target.app_waiters.values()) or proc.poll() is not None, attempts=12000)
+        assert proc.poll() is None, f"the restore ended before a hard refresh was in flight: {proc.stderr.read()}"
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            out, err = proc.communicate(timeout=GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still running {GRACE_SECONDS}s after SIGTERM: the pod would be killed") from None
+        took = time.monotonic() - signalled
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        target.stop()
+    assert proc.returncode == 143, err
+    assert took < STOP_BOUND, f"{took:.1f}s from SIGTERM to exit"
+    doc = json.loads(out)
+    assert doc["stopped"].startswith("interrupted by SIGTERM") and doc["still_disarmed"]
 
 
 def test_uninterrupted_restore_lists_nothing_disarmed(store: Path) -> None:  # noqa: F811

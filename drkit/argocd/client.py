@@ -30,6 +30,7 @@ from drkit.errors import (
     ApiError,
     ConfigError,
     ConnectionFailed,
+    Stop,
     TooLarge,
     Unreachable,
 )
@@ -98,6 +99,7 @@ class Client:
         self.retries = retries
         self.retry_budget = retry_budget
         self.unreachable: Unreachable | None = None  # once set, every request fails at once (see `request`)
+        self.stop: Stop | None = None  # once halted (a signal), a failed request is not retried: the run is ending
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size)
         self.session.mount("http://", adapter)
@@ -327,17 +329,19 @@ class Client:
                 if isinstance(failure, TooLarge):  # a size limit, not a rate limit: a retry gets the same answer
                     raise failure
                 wait = _retry_after(resp)
-            if attempt == self.retries:
+            if attempt == self.retries or self.stop:
                 break
             wait = wait if wait is not None else _backoff(attempt)
-            if time.monotonic() + wait > deadline:
+            if time.monotonic() + wait > deadline or (self.stop is not None and self.stop.wait(wait)):
                 break
-            time.sleep(wait)
+            if self.stop is None:
+                time.sleep(wait)
         if isinstance(failure, ApiError):
             raise failure
         # A slow answer to a call whose caller bounded the wait (a blocking refresh) is that call's; any other
         # failure to get an answer means Argo CD is unreachable, for every request of this run (errors.ends_run).
-        bounded = isinstance(failure, requests.ReadTimeout) and timeout is not None
+        # After a stop, no retry was made: that says nothing of Argo CD.
+        bounded = (isinstance(failure, requests.ReadTimeout) and timeout is not None) or bool(self.stop)
         error = (ConnectionFailed if bounded else Unreachable)(
             f"{method} {path}: could not reach Argo CD at {self.base} ({type(failure).__name__}: "
             f"{_describe(failure)}) after {attempt + 1} attempt(s)",

@@ -22,6 +22,7 @@ from drkit.errors import EXIT_FAILED, EXIT_OK, ConfigError, DrkitError
 
 LAST_SUCCESS = "drkit_last_success_timestamp_seconds"
 PUSH_JOB = "drkit"
+PUSH_TIMEOUT = 10.0  # seconds a Pushgateway push may take: part of what a stopped run needs of its grace period
 
 # name -> (help, labels besides argocd_instance and command)
 METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -107,7 +108,7 @@ def _previous_success(path: str, run: Run) -> float | None:
     return None
 
 
-def push(url: str, run: Run, registry: CollectorRegistry, timeout: float = 10.0) -> None:
+def push(url: str, run: Run, registry: CollectorRegistry, timeout: float = PUSH_TIMEOUT) -> None:
     """POST to the Pushgateway, grouped by instance and command, so runs of other instances stay apart."""
     grouping = {"instance": run.instance, "command": run.command}
     try:

@@ -222,6 +222,7 @@ def restore(
     and which objects stay disarmed (a re-run of the same command re-arms them).
     """
     stop = stop if stop is not None else Stop()
+    client.stop = stop  # once halted, a failed request is not retried (Client._send): the stop stays quick
     objects = remap(select(backup.objects, options), options.remap_clusters, options.remap_repos).objects
     objects, inferred = sources.fill_repocreds_types(objects, credentials)
     version = target_version(client)

@@ -28,6 +28,7 @@ Choices a caller relies on:
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -61,6 +62,8 @@ NOT_CREATED = "Missing"  # the sync status of a generated app its set has not cr
 FAILED_PHASES = frozenset({"Failed", "Error"})
 IN_PROGRESS = "another operation is already in progress"
 SYNC_RETRIES = 1
+REFRESH_SLICE = 5.0  # seconds one hard-refresh request may wait: what a stop waits for at most (ops.signals)
+NO_REFRESH = "hard refresh got no answer in time (is the application controller running?)"
 MAX_SYNCS = 200  # default in flight: a controller of 10 shards at Argo CD's 20 status processors each, kept busy
 
 
@@ -110,6 +113,7 @@ def converge(
     watch = Watch(stream and partial(stream, WATCHED), quiet=quiet, clock=clock).start()
     run = _Run(Gated(client, options.concurrency), options, clock, sleep, poll_start, poll_max, watch)
     run.stop = stop if stop is not None else Stop()
+    run.stop.on_halt(watch.stop)  # a stop wakes every worker waiting on the watch, and ends the stream
     run.version = target_release(client) if appsets_to_rearm or any(t.rearm_spec for t in targets) else None
     tally = progress or Tally(None)
     tally.add(apps=len(targets))
@@ -200,6 +204,9 @@ class _Run:
                 )
             return AppResult(target.name, target.namespace, NOT_CREATED, "Missing", outcome=outcome, message=message)
         note, app = self._first_look(target) if getattr(target, "created", False) else self._refresh(target)
+        if self.stop:  # no sync starts after a stop
+            known = app or self.watch.get((target.namespace, target.name)) or {}
+            return result_of(target, known, "stopped", join(note, f"not synced: {self.stop.reason}"))
         app = app or self._state(target)
         if not self.options.sync:
             return result_of(target, app, "refreshed", note)
@@ -260,21 +267,32 @@ class _Run:
     def _refresh(self, target: Target) -> tuple[str, dict[str, Any] | None]:
         """Hard-refresh, bounded by the time left (it blocks until the controller reconciles and answers the app).
 
-        ("", the refreshed app), or (a note, None) when it got no answer in time or a server error.
+        Each request waits at most REFRESH_SLICE seconds and is asked again until the time left is spent (asked
+        again, Argo CD sets the refresh annotation it already holds: no change), so a stop ends the one in flight
+        within a slice, not the time left. ("", the refreshed app), or (a note, None) when it got no answer in time
+        or a server error.
         """
         left = self.remaining()
         if left <= 0:
             return "not refreshed: --timeout reached", None
         attempts = int(getattr(self.client, "retries", 0) or 0) + 1  # the client retries timeouts itself
+        wait = max(0.05, min(REFRESH_SLICE, left / attempts))  # one request's, of `attempts` per call
         path, params = APPS.object_path(target.name), {"refresh": "hard", "appNamespace": target.namespace}
-        try:
-            app = self.client.get(path, params, timeout=max(0.05, left / attempts))
-        except ApiError as err:
-            if ends_run(err) or (err.status and err.status < 500):  # 403/404 and refusals are this app's failure
-                raise
-            if isinstance(err, ConnectionFailed):
-                return "hard refresh got no answer in time (is the application controller running?)", None
-            return f"hard refresh failed (HTTP {err.status}: {err.api_message})", None
+        for _ in range(max(1, math.ceil(left / (wait * attempts)))):
+            if self.stop:
+                return f"not refreshed: {self.stop.reason}", None
+            try:
+                app = self.client.get(path, params, timeout=wait)
+                break
+            except ApiError as err:
+                if ends_run(err) or (err.status and err.status < 500):  # 403/404 and refusals are this app's failure
+                    raise
+                if not isinstance(err, ConnectionFailed):
+                    return f"hard refresh failed (HTTP {err.status}: {err.api_message})", None
+                if self.remaining() <= 0:
+                    return NO_REFRESH, None
+        else:
+            return NO_REFRESH, None
         self.watch.offer(app)
         return "", self.watch.get(key_of(app)) if isinstance(app, dict) and app.get("metadata") else app
 
