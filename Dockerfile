@@ -9,8 +9,9 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY drkit ./drkit
-# ".[encrypt]": pyrage and cryptography, for export --encrypt age:... / kms:... (client-side encryption)
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[encrypt]"
+# ".[encrypt]": pyrage and cryptography, for export --encrypt age:... / kms:... (client-side encryption);
+# ".[kube]": the official kubernetes client, for export --kube (the pod's service account, cronjob.yaml)
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[encrypt,kube]"
 
 FROM python:3.12.8-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -3,7 +3,7 @@
 The `installed_wheel` fixture (once per session, ~30 s) copies the files git would see in the checkout (tracked
 and untracked-not-ignored, as on disk; never `build/` or `*.egg-info`, whose stale copies could hide a missing
 package-data rule), builds the wheel with `pip wheel --no-deps`, makes a venv (no system site packages) and
-installs `WHEEL[encrypt]` with its dependencies from the registry. Tests run its `drkit` and `python` with
+installs `WHEEL[encrypt,kube]` with its dependencies from the registry. Tests run its `drkit` and `python` with
 `run`, in a clean environment: no PYTHONPATH, and the venv's bin first on PATH.
 
 The venv's interpreter must be one that uid 65532 can run (tests/test_image_contract.py drops to it): this
@@ -133,7 +133,7 @@ def build_and_install(root: Path) -> Installed:
     (wheel,) = dist.glob("drkit-*.whl")
     checked([interpreter_for_others(), "-m", "venv", str(venv)], cwd=root, env=pip_env)
     python = str(venv / "bin" / "python")
-    checked([python, "-m", "pip", "install", "-q", f"{wheel}[encrypt]"], cwd=root, env=pip_env)
+    checked([python, "-m", "pip", "install", "-q", f"{wheel}[encrypt,kube]"], cwd=root, env=pip_env)
     purelib = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         capture_output=True, text=True, check=True, cwd=root, env=pip_env,
@@ -143,7 +143,7 @@ def build_and_install(root: Path) -> Installed:
 
 @pytest.fixture(scope="session")
 def installed_wheel() -> Iterator[Installed]:
-    """The wheel of this checkout installed with `[encrypt]` into a fresh venv (built once per session)."""
+    """The wheel of this checkout installed with `[encrypt,kube]` into a fresh venv (built once per session)."""
     root = Path(tempfile.mkdtemp(prefix="drkit-wheel-"))
     root.chmod(0o755)  # uid 65532 runs this venv in tests/test_image_contract.py
     try:

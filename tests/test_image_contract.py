@@ -13,8 +13,11 @@ read from cronjob.yaml (args and env, with the Dockerfile's ENTRYPOINT and final
 Only what cannot exist here is substituted: ARGOCD_SERVER is a simulator the test starts (demo seed, plain HTTP,
 so ARGOCD_PLAINTEXT=true is added), the `--auth-token-file` path is a root-owned read-only temp file holding its
 token (nothing else carries the token), the store's S3 is moto's server (AWS_ENDPOINT_URL_S3, static keys in
-place of IRSA), and `--pushgateway` is a local HTTP recorder. It needs root (to switch uid and mount); it skips
-for anyone else.
+place of IRSA), and `--pushgateway` is a local HTTP recorder. For `--kube`, the simulator also serves its
+Kubernetes API (`--kube`), and KUBECONFIG, a root-owned read-only kubeconfig for it, stands in for the pod's
+mounted ServiceAccount token; `--encrypt`'s placeholder recipient is a fresh age key's, and the drill's
+`--identity` a root-owned read-only file holding that key. It needs root (to switch uid and mount); it skips for
+anyone else.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlparse
 
+import pyrage
 import pytest
 import yaml
 
@@ -107,20 +111,24 @@ def pushgateway() -> Iterator[ThreadingHTTPServer]:
 
 
 @pytest.fixture
-def argocd(installed_wheel: Installed, open_tmp: Path) -> Iterator[tuple[str, str]]:
-    """The wheel's simulator with the demo seed on a free port, as a process; yields (host:port, token)."""
+def argocd(installed_wheel: Installed, open_tmp: Path) -> Iterator[tuple[str, str, Path]]:
+    """The wheel's simulator with the demo seed on a free port, its Kubernetes API too, as a process; yields
+    (host:port, token, a kubeconfig for its Kubernetes API that uid 65532 can read)."""
     token = f"eyJhbGciOiJIUzI1NiJ9.{secrets.token_urlsafe(24)}.{secrets.token_urlsafe(24)}"
-    log = open_tmp / "sim.log"
+    log, kubeconfig = open_tmp / "sim.log", open_tmp / "kube" / "config"
     argv = [str(installed_wheel.bin / "python"), "-m", "drkit.testing.sim", "--port", "0", "--token", token]
+    argv += ["--kube", "--kubeconfig", str(kubeconfig)]
     with log.open("w") as out:
         proc = subprocess.Popen([*argv, "--seed", "demo"], stdout=out, stderr=out, env=installed_wheel.env(open_tmp))
     try:
         deadline = time.monotonic() + 60  # a bound on waiting, not a measurement
-        while "simulator on http://" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
+        while "Kubernetes API on" not in log.read_text() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         text = log.read_text()
-        assert "simulator on http://" in text, text
-        yield text.split("simulator on http://", 1)[1].split()[0], token
+        assert "simulator on http://" in text and "Kubernetes API on" in text, text
+        kubeconfig.parent.chmod(0o755)
+        kubeconfig.chmod(0o444)  # root's, read-only, as a mounted ServiceAccount token is
+        yield text.split("simulator on http://", 1)[1].split()[0], token, kubeconfig
     finally:
         proc.kill()
         proc.wait()
@@ -191,13 +199,25 @@ def cronjob_bucket(s3_client) -> Iterator[tuple[str, str, str]]:  # noqa: ANN001
 
 
 @pytest.fixture
-def token_file(argocd: tuple[str, str], open_tmp: Path) -> Path:
+def token_file(argocd: tuple[str, str, Path], open_tmp: Path) -> Path:
     """The simulator's token in a root-owned read-only file, where the CronJob mounts its Secret."""
     path = open_tmp / "secrets" / "token"
     path.parent.mkdir(mode=0o755)
     path.write_text(argocd[1] + "\n")
     path.chmod(0o444)
     return path
+
+
+@pytest.fixture
+def age_key(open_tmp: Path) -> tuple[str, Path]:
+    """(recipient, identity file): the key cronjob.yaml's placeholder stands for, in a root-owned read-only file
+    where the drill mounts Secret drkit-age-identity."""
+    identity = pyrage.x25519.Identity.generate()
+    path = open_tmp / "age" / "identity"
+    path.parent.mkdir(mode=0o755)
+    path.write_text(f"{identity}\n")
+    path.chmod(0o444)
+    return str(identity.to_public()), path
 
 
 def run_cronjob(installed: Installed, cronjob: str, flags: dict[str, str], env: dict[str, str], jail) -> Result:  # noqa: ANN001
@@ -212,24 +232,28 @@ def run_cronjob(installed: Installed, cronjob: str, flags: dict[str, str], env: 
 
 
 def test_the_cronjobs_export_and_drill_run_as_uid_65532_on_a_read_only_root(
-    installed_wheel: Installed, jail, argocd, token_file, pushgateway, cronjob_bucket, s3_server, s3_client
+    installed_wheel: Installed, jail, argocd, token_file, age_key, pushgateway, cronjob_bucket, s3_server, s3_client
 ) -> None:
-    (server, token), (bucket, prefix, instance) = argocd, cronjob_bucket
+    (server, token, kubeconfig), (bucket, prefix, instance) = argocd, cronjob_bucket
+    (recipient, identity) = age_key
     aws = {"AWS_ENDPOINT_URL_S3": s3_server, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     aws["AWS_EC2_METADATA_DISABLED"] = "true"
     push = {"--pushgateway": f"http://127.0.0.1:{pushgateway.server_address[1]}"}
     before = snapshot(jail[1], Path("/"))
     runs = {
         "export": run_cronjob(
-            installed_wheel, "drkit-export", push | {"--auth-token-file": str(token_file)},
-            aws | {"ARGOCD_SERVER": server, "ARGOCD_PLAINTEXT": "true"}, jail,
+            installed_wheel, "drkit-export",
+            push | {"--auth-token-file": str(token_file), "--encrypt": f"age:{recipient}"},
+            aws | {"ARGOCD_SERVER": server, "ARGOCD_PLAINTEXT": "true", "KUBECONFIG": str(kubeconfig)}, jail,
         ),
-        "drill": run_cronjob(installed_wheel, "drkit-drill", push, aws, jail),
+        "drill": run_cronjob(installed_wheel, "drkit-drill", push | {"--identity": str(identity)}, aws, jail),
     }  # fmt: skip
     for result in runs.values():
         assert result.code == 0, result
         json.loads(result.stdout)  # --output=json: one document on stdout
         assert token not in result.stdout + result.stderr, "the token was printed"
+    counts = json.loads(runs["export"].stdout)["counts"]
+    assert counts.get("configmaps") and counts.get("secrets"), f"--kube stored no ConfigMap or Secret: {counts}"
     keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])]
     assert any(k.startswith(f"{prefix}/{instance}/") and k.endswith("/manifest.yaml") for k in keys), keys
     assert any(k.startswith(f"{prefix}/{instance}/drills/") and k.endswith(".yaml") for k in keys), keys

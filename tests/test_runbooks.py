@@ -1,12 +1,16 @@
 """Runbooks that run (issue 10): every shell block in runbooks/*.md is executed, in order, with bash.
 
-The production of the runbooks is played by drkit's Argo CD simulators and moto's S3 server: the bucket
-`example-argocd-backups` exists on moto and already holds a nightly export of the demo instance as
-`prod-argocd`; `old-argocd.example.com` is that instance; `argocd.example.com` and `new-argocd.example.com`
-are fresh, empty ones. The runbooks' example host names and token files are the placeholders, filled from
-this test's environment. A block the test cannot run says why in a marker right above it:
-`<!-- runbook-test: skip: REASON -->`; a block that must exit non-zero says which code and why:
-`<!-- runbook-test: exit N: REASON -->`. Each page's blocks share one shell environment, in order.
+The production of the runbooks is played by drkit's Argo CD simulators, each with its cluster's Kubernetes API
+(`Simulator(kube=True)`), and moto's S3 server: the bucket `example-argocd-backups` exists on moto and already
+holds a nightly export of the demo instance as `prod-argocd`, made as cronjob.yaml makes it (`--kube --encrypt
+age:...`); `old-argocd.example.com` is that instance; `argocd.example.com` and `new-argocd.example.com` are
+fresh, empty ones. The runbooks' example host names, token files and the age identity file are the
+placeholders, filled from this test's environment; `$AGE_RECIPIENT` is that identity's public key, and
+KUBECONFIG holds the contexts `old-cluster` and `new-cluster`, the old and the new instance's Kubernetes APIs.
+A block the test cannot run says why in a marker right above it: `<!-- runbook-test: skip: REASON -->`; a block
+that must exit non-zero says which code and why: `<!-- runbook-test: exit N: REASON -->`; a block that starts
+over on a fresh new instance (a second way through the page) says so: `<!-- runbook-test: fresh: REASON -->`.
+Each page's blocks share one shell environment, in order.
 """
 
 from __future__ import annotations
@@ -21,18 +25,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyrage
 import pytest
+from click.testing import CliRunner
 
-from drkit.argocd.client import Client
-from drkit.backup.store import open_store
-from drkit.export.export import export
+from drkit.cli import main
 from drkit.testing import Simulator, seed
+from drkit.testing.kube import kubeconfig
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted((ROOT / "runbooks").glob("*.md"))
 BLOCK = re.compile(r"(?:<!-- runbook-test: (?P<marker>[^>]*?) -->\n[ \t]*)?```(?:sh|bash)\n(?P<body>.*?)```", re.S)
-MARKER = re.compile(r"^(skip: (?P<reason>.{10,})|exit (?P<code>\d+): .{10,})$")
+MARKER = re.compile(r"^(skip: (?P<reason>.{10,})|exit (?P<code>\d+): .{10,}|(?P<fresh>fresh): .{10,})$")
 BUCKET = "example-argocd-backups"
+AGE = pyrage.x25519.Identity.generate()  # the key pair the nightly export encrypts to
 
 
 @dataclass
@@ -40,6 +46,7 @@ class Block:
     body: str
     skip: str | None = None  # the reason it cannot run here
     exit_code: int = 0
+    fresh: bool = False  # run on a new, fresh target (the page's second way through)
 
 
 def blocks(text: str) -> list[Block]:
@@ -51,30 +58,58 @@ def blocks(text: str) -> list[Block]:
             out.append(Block(body))
             continue
         parsed = MARKER.match(marker)
-        assert parsed, f"runbook-test marker {marker!r}: write `skip: REASON` or `exit N: REASON`"
-        out.append(Block(body, skip=parsed.group("reason"), exit_code=int(parsed.group("code") or 0)))
+        assert parsed, f"runbook-test marker {marker!r}: write `skip: REASON`, `exit N: REASON` or `fresh: REASON`"
+        code, fresh = int(parsed.group("code") or 0), bool(parsed.group("fresh"))
+        out.append(Block(body, skip=parsed.group("reason"), exit_code=code, fresh=fresh))
     return out
 
 
+def fresh_target() -> Simulator:
+    return Simulator(app_namespaces=("team-a",), kube=True).start()
+
+
 @pytest.fixture(scope="module")
-def production(s3_server: str, s3_client) -> Iterator[Simulator]:  # noqa: ANN001
-    """The old instance: the demo, exported once into the bucket as prod-argocd."""
+def production(s3_server: str, s3_client, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:  # noqa: ANN001
+    """The old instance: the demo, exported once into the bucket as prod-argocd, as the nightly CronJob does."""
     with contextlib.suppress(s3_client.exceptions.BucketAlreadyOwnedByYou):
         s3_client.create_bucket(Bucket=BUCKET)
-    with Simulator(app_namespaces=("team-a",)) as old:
+    with Simulator(app_namespaces=("team-a",), kube=True) as old:
         seed.load(old, seed.read("demo"))
-        export(Client(old.address, old.token, plaintext=True), open_store(f"s3://{BUCKET}/prod"), "prod-argocd")
+        config = old.write_kubeconfig(tmp_path_factory.mktemp("kube") / "config")
+        argv = ["export", "--server", old.address, "--plaintext", "--auth-token", old.token, "--kube", "--kubeconfig"]
+        argv += [str(config), "--encrypt", f"age:{AGE.to_public()}", "--store", f"s3://{BUCKET}/prod"]
+        exported = CliRunner().invoke(main, [*argv, "--instance", "prod-argocd"])
+        assert exported.exit_code == 0, exported.output
         yield old
 
 
+def write_kubeconfig(path: Path, instances: dict[str, Simulator]) -> None:
+    """One kubeconfig with a context per cluster, `old-cluster` and `new-cluster`, as an operator's would be."""
+    merged: dict = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []}
+    for name, sim in instances.items():
+        one = kubeconfig.kubeconfig(sim.kube_url, sim.kube_token, context=f"{name}-cluster", namespace=sim.namespace,
+                                    user=f"{name}-admin")  # fmt: skip
+        for field in ("clusters", "users", "contexts"):
+            merged[field] += one[field]
+    kubeconfig.write(path, merged | {"current-context": "new-cluster"})
+
+
 def environment(tmp_path: Path, instances: dict[str, Simulator]) -> tuple[dict[str, str], dict[str, str]]:
-    """The shell environment and the placeholder values for one page, each page on fresh targets."""
+    """The shell environment and the placeholder values for one page, each page on fresh targets.
+
+    The old instance's token is a session of its admin: the simulator keeps API keys outside argocd-secret, so
+    unlike Argo CD (argocd-secret `accounts.<name>.tokens`) it would not know the old instance's API key once a
+    `--kube` restore has brought the old signing key to the new instance.
+    """
     tokens = {}
     for name, sim in instances.items():
         tokens[name] = tmp_path / f"{name}-token"
-        tokens[name].write_text(sim.token + "\n")
-    shutil.copy(ROOT / "runbooks" / "demo-credentials.yaml", tmp_path / "creds.yaml")
-    shutil.copytree(ROOT / "runbooks" / "demo-secrets", tmp_path / "demo-secrets")
+        tokens[name].write_text((sim.mint_token("admin:login") if name == "old" else sim.token) + "\n")
+    write_kubeconfig(tmp_path / "kubeconfig", instances)
+    if not (tmp_path / "creds.yaml").exists():
+        shutil.copy(ROOT / "runbooks" / "demo-credentials.yaml", tmp_path / "creds.yaml")
+        shutil.copytree(ROOT / "runbooks" / "demo-secrets", tmp_path / "demo-secrets")
+        (tmp_path / "age-identity.txt").write_text(f"{AGE}\n")
     values = {  # longest first: old-argocd.example.com contains argocd.example.com
         "old-argocd.example.com": instances["old"].address,
         "new-argocd.example.com": instances["new"].address,
@@ -82,14 +117,19 @@ def environment(tmp_path: Path, instances: dict[str, Simulator]) -> tuple[dict[s
         "/tmp/old-token": str(tokens["old"]),
         "/tmp/new-token": str(tokens["new"]),
         "/tmp/argocd-token": str(tokens["new"]),
+        "/tmp/age-identity.txt": str(tmp_path / "age-identity.txt"),
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ARGOCD_", "DRKIT_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ARGOCD_", "DRKIT_", "KUBECONFIG"))}
     env.update(
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
         ARGOCD_PLAINTEXT="true",
         DEMO_GUESTBOOK_PASSWORD="demo-password-2",
         HOME=str(tmp_path),
+        KUBECONFIG=str(tmp_path / "kubeconfig"),
+        AGE_RECIPIENT=str(AGE.to_public()),
     )
+    if "DRKIT_SIM_NOW" in os.environ:  # the simulators' pinned clock for sync windows (tests/conftest.py)
+        env["DRKIT_SIM_NOW"] = os.environ["DRKIT_SIM_NOW"]
     return env, values
 
 
@@ -102,13 +142,17 @@ def fill(body: str, values: dict[str, str]) -> str:
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
 def test_runbook_runs(page: Path, production: Simulator, tmp_path: Path):
     found = blocks(page.read_text())
-    with Simulator(app_namespaces=("team-a",)) as fresh:
-        env, values = environment(tmp_path, {"old": production, "new": fresh})
+    targets = [fresh_target()]
+    try:
+        env, values = environment(tmp_path, {"old": production, "new": targets[-1]})
         state = tmp_path / "state.sh"
         state.write_text("")
         for number, block in enumerate(found, 1):
             if block.skip:
                 continue
+            if block.fresh:
+                targets.append(fresh_target())
+                env, values = environment(tmp_path, {"old": production, "new": targets[-1]})
             script = f"source {state}\ntrap 'export -p > {state}' EXIT\nset -e -o pipefail\n{fill(block.body, values)}"
             run = subprocess.run(
                 ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
@@ -117,6 +161,9 @@ def test_runbook_runs(page: Path, production: Simulator, tmp_path: Path):
                 f"{page.name} block {number} exited {run.returncode}, not {block.exit_code}:\n{block.body}\n"
                 f"stdout:\n{run.stdout}\nstderr:\n{run.stderr}"
             )
+    finally:
+        for target in targets:
+            target.stop()
 
 
 def test_every_runbook_with_commands_runs_some():
@@ -135,3 +182,15 @@ def test_a_marker_needs_a_reason():
         blocks("<!-- runbook-test: exit 3: the diff differs here -->\n```sh\ndrkit diff latest\n```\n")[0].exit_code
         == 3
     )
+    assert blocks("<!-- runbook-test: fresh: the second way through -->\n```sh\ndrkit list\n```\n")[0].fresh
+    with pytest.raises(AssertionError, match="fresh: REASON"):
+        blocks("<!-- runbook-test: fresh -->\n```sh\ndrkit list\n```\n")
+
+
+def test_the_runbooks_restore_with_kube_first():
+    """The lost-instance and migration pages run a `--kube` restore before their credentials-file one."""
+    for name in ("restore-lost-instance.md", "migrate.md"):
+        commands = [b.body for b in blocks((ROOT / "runbooks" / name).read_text()) if not b.skip]
+        restores = [c for c in commands if "drkit restore" in c]
+        assert "--kube" in restores[0] and "--credentials" not in restores[0], name
+        assert any("--credentials" in c and "--kube" not in c for c in restores), name

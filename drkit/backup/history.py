@@ -17,6 +17,7 @@ from drkit.backup import format as backup
 from drkit.backup import schema, sealing, signing
 from drkit.backup.store import Store
 from drkit.errors import ConfigError, IntegrityError
+from drkit.kube import kinds as kube_kinds
 
 
 @dataclass
@@ -114,7 +115,7 @@ def _add_diffs(store: Store, instance: str, versions: list[Version]) -> None:
             )
             if problems:
                 raise IntegrityError(f"backup {version.backup_id}: " + "; ".join(problems), hint="run `drkit verify`")
-            after = readable(doc)
+            after = readable(kube_kinds.summary(doc) if version.entry["kind"] == "secrets" else doc)  # never a value
         lines = difflib.unified_diff(before.splitlines(True), after.splitlines(True), label, where)
         version.diff = list(lines)
         before, label = after, where

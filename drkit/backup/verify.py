@@ -62,7 +62,7 @@ def verify(
     problems = signed + [p for _, found in results for p in found] + unlisted(store, instance, backup_id, manifest)
     objects: dict[str, list[dict[str, Any]]] = {k: [] for k in RESTORE_ORDER}
     for entry, (doc, _) in zip(entries, results, strict=True):
-        if doc is not None:
+        if doc is not None and entry["kind"] in objects:  # a --kube backup's ConfigMaps and Secrets name no object
             objects[entry["kind"]].append(doc)
     if seal and not seal.open:
         return VerifyResult(backup_id, problems, "checksums")

@@ -127,9 +127,9 @@ def restore(
     client = make_client(server, **auth)
     warn = lambda text: click.echo(f"drkit: warning: {text}", err=True)  # noqa: E731 (before any write)
     with signals.halt_on(warn, os._exit) as stop, Ticker(stderr, terminal=sys.stderr.isatty()) as ticker:
-        target = (
-            None if kubernetes is None else KubeTarget(kubernetes, kube_keep_target_secretkey, options.remap_clusters)
-        )
+        target = None
+        if kubernetes is not None:
+            target = KubeTarget(kubernetes, kube_keep_target_secretkey, options.remap_clusters, options.remap_repos)
         report = restoring.restore(client, loaded, secrets, options, converge.converge, warn, ticker, stop, target)
     if loaded.manifest.get("suspicious"):
         report.notes.insert(0, f"this backup was flagged at export: {loaded.manifest['suspicious']['reason']}")

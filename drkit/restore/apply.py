@@ -232,6 +232,11 @@ def restore(
     kube_done: list[Outcome] = []
     if kube is not None:
         credentials, options, kube_done = write_kube(client, kube, backup.objects, credentials, options, stop)
+        if stop:  # a Kubernetes write failed (a missing RBAC rule, a conflict) or a signal came: no API call after it
+            report = RestoreReport(backup.backup_id, options.dry_run, objects=kube_done, target_version=version)
+            report.notes += warnings
+            report.stopped, report.stop_code = stop.reason, stop.exit_code
+            return report
     live_notes: list[str] = []
     live = read_live(client, [k for k in RESTORE_ORDER if k in objects], live_notes, objects)
     the_plan = plan(objects, live, credentials, options)

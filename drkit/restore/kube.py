@@ -20,11 +20,13 @@ from drkit.errors import ApiError, Stop
 from drkit.kube import kinds as kk
 from drkit.kube.client import KubeClient
 from drkit.restore.credentials import FIELDS
+from drkit.restore.remap import remap_repo_url
 from drkit.restore.report import Outcome
 from drkit.restore.values import B64, BOOL, INT, SECRET, SECRET_LIST, SECRET_MAP, Secret
 
 Doc = dict[str, Any]
 SECTION = {"repository": "repositories", "repo-creds": "repocreds", "cluster": "clusters"}
+REPOSITORY_TYPES = {"repository": False, "repository-write": False, "repo-creds": True, "repo-write-creds": True}
 
 
 @dataclass
@@ -34,6 +36,7 @@ class KubeTarget:
     client: KubeClient
     keep_target_key: bool = False  # --kube-keep-target-secretkey
     remap_clusters: dict[str, str] = field(default_factory=dict)
+    remap_repos: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -70,10 +73,17 @@ def plan(target: KubeTarget, objects: dict[str, list[Doc]]) -> list[KubeStep]:
 
 
 def retarget(doc: Doc, target: KubeTarget, live: Doc | None) -> Doc:
-    """The object as it is written to the target: its namespace, remapped cluster servers, the kept signing key."""
+    """The object as it is written to the target: its namespace, remapped cluster servers and repository URLs, the
+    kept signing key."""
     body = copy.deepcopy(doc)
     body["metadata"]["namespace"] = target.client.namespace
     data = body.get("data") or {}
+    label = doc["metadata"].get("labels", {}).get(kk.SECRET_TYPE_LABEL, "")
+    if doc["kind"] == "Secret" and label in REPOSITORY_TYPES and data.get("url") and target.remap_repos:
+        url = _text(data["url"])
+        new_url = remap_repo_url(url, target.remap_repos, template=REPOSITORY_TYPES[label])
+        if new_url != url:
+            data["url"] = base64.b64encode(new_url.encode()).decode()
     if doc["kind"] == "Secret" and doc["metadata"].get("labels", {}).get(kk.SECRET_TYPE_LABEL) == "cluster":
         server = _text(data.get("server", ""))
         for old, new in target.remap_clusters.items():

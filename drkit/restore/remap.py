@@ -123,6 +123,12 @@ class _Rules:
         return out | {f"{o}={n}": self.hits.get(("repo", o), 0) for o, n in self.repos.items()}
 
 
+def remap_repo_url(value: str, repos: dict[str, str], *, template: bool = False) -> str:
+    """One repository URL (`template`: a credential template's) as --remap-repo rewrites it in the API objects."""
+    rules = _Rules({}, repos)
+    return rules.repo_prefix(value) if template else rules.repo(value)
+
+
 def _is_url(value: str) -> bool:
     return "://" in value
 
