@@ -90,11 +90,12 @@ def retarget(doc: Doc, target: KubeTarget, live: Doc | None) -> Doc:
             if normalize_server(server) == normalize_server(old):
                 data["server"] = base64.b64encode(new.encode()).decode()
     if doc["metadata"]["name"] == "argocd-secret" and target.keep_target_key:
-        kept = ((live or {}).get("data") or {}).get(kk.SIGNING_KEY)
-        if kept:
-            data[kk.SIGNING_KEY] = kept
-        else:
-            data.pop(kk.SIGNING_KEY, None)  # Argo CD generates one when it has none
+        # the target's key, and the API-key ids it signed (`admin.tokens`, `accounts.<name>.tokens`): the
+        # source's ids are of tokens the kept key never signed, and the target's own keys must keep working
+        theirs = (live or {}).get("data") or {}
+        for name in [k for k in data if k == kk.SIGNING_KEY or k.endswith(".tokens")]:
+            data.pop(name)
+        data.update({k: v for k, v in theirs.items() if k == kk.SIGNING_KEY or k.endswith(".tokens")})
     return body
 
 

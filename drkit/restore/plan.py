@@ -145,14 +145,27 @@ def plan(objects: Objects, live: Objects, credentials: Any, options: Any) -> Pla
 
 
 def _keep_tokens(result: Plan) -> None:
-    """The target will verify the source's tokens (its signing key restored, --kube): projects keep their
-    `roles[].jwtTokens`, whose ids Argo CD copies into `status.jwtTokensByRole`, so none is to re-issue."""
+    """The target will verify the source's tokens (its signing key restored, --kube): projects keep their role tokens.
+
+    Argo CD checks a project token's id in `status.jwtTokensByRole` as stored (v3.5.1 util/session/sessionmanager.go
+    `Parse` -> `GetJWTToken`, from the lister), and project Create does not fill it (only Update and an API
+    server restart run `NormalizeJWTTokens`): the body carries both lists, as NormalizeJWTTokens would leave them.
+    """
     for step in result.by_kind("projects"):
-        if step.body is not None:
-            roles = {r.get("name"): r for r in step.doc.get("spec", {}).get("roles", [])}
-            for role in step.body.get("spec", {}).get("roles", []):
-                if roles.get(role.get("name"), {}).get("jwtTokens"):
-                    role["jwtTokens"] = roles[role["name"]]["jwtTokens"]
+        if step.body is None:
+            continue
+        roles = {r.get("name"): r for r in step.doc.get("spec", {}).get("roles", [])}
+        by_role = {}
+        for role in step.body.get("spec", {}).get("roles", []):
+            tokens = [
+                dict(t, id=t.get("id") or str(t.get("iat")))
+                for t in roles.get(role.get("name"), {}).get("jwtTokens", [])
+            ]
+            if tokens:
+                role["jwtTokens"] = tokens
+                by_role[role["name"]] = {"items": tokens}
+        if by_role:
+            step.body["status"] = {"jwtTokensByRole": by_role}
     result.tokens_to_reissue.clear()
 
 

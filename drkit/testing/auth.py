@@ -38,7 +38,7 @@ def mint_token(state: State, sub: str, *, expires_in: int | None = None, jti: st
         if expires_in:
             record["expiresAt"] = claims["exp"]
         with state.lock:
-            state.account_tokens.setdefault(account, []).append(record)
+            state.set_account_tokens(account, state.account_tokens.get(account, []) + [record])
     header = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
     payload = _b64url(json.dumps(claims).encode())
     sig = hmac.new(state.secret_key, f"{header}.{payload}".encode(), hashlib.sha256).digest()

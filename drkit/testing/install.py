@@ -22,6 +22,7 @@ import copy
 import functools
 import hashlib
 import hmac
+import json
 import secrets
 from datetime import datetime, timezone
 from importlib import resources
@@ -110,6 +111,44 @@ def update_secret(store: Store, namespace: str, changes: dict[str, bytes | None]
 
 def password_key(account: str) -> str:
     return "admin.password" if account == "admin" else f"accounts.{account}.password"
+
+
+def tokens_key(account: str) -> str:
+    """Where argocd-secret keeps an account's API-key ids (v3.5.1 util/settings/accounts.go `getAccountKey`)."""
+    return "admin.tokens" if account == "admin" else f"accounts.{account}.tokens"
+
+
+def account_tokens(secret_data: dict[str, bytes]) -> dict[str, list[dict[str, Any]]]:
+    """Each account's API keys as the account API shows them (`id`, `issuedAt`, `expiresAt`), read from the
+    `Token` JSON argocd-secret stores (`{"id", "iat", "exp"}`, accounts.go)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for key, raw in secret_data.items():
+        parts = key.split(".")
+        if parts[-1] != "tokens" or not (key == "admin.tokens" or (parts[0] == "accounts" and len(parts) == 3)):
+            continue
+        try:
+            stored = json.loads(raw or b"[]")
+        except ValueError:
+            continue
+        records = []
+        for token in stored if isinstance(stored, list) else []:
+            record = {"id": token.get("id", ""), "issuedAt": token.get("iat", 0)}
+            if token.get("exp"):
+                record["expiresAt"] = token["exp"]
+            records.append(record)
+        found["admin" if key == "admin.tokens" else parts[1]] = records
+    return found
+
+
+def stored_tokens(records: list[dict[str, Any]]) -> bytes:
+    """API-key records in argocd-secret's `Token` JSON form."""
+    out = []
+    for record in records:
+        token = {"id": record["id"], "iat": record.get("issuedAt", 0)}
+        if record.get("expiresAt"):
+            token["exp"] = record["expiresAt"]
+        out.append(token)
+    return json.dumps(out, separators=(",", ":")).encode()
 
 
 def mtime_key(account: str) -> str:

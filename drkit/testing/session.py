@@ -1,6 +1,6 @@
 """Simulated Argo CD session, version, settings and account endpoints (API-NOTES §1.2, §2.10, §2.11).
 
-Account token metadata lives in `state.account_tokens` (Argo CD keeps it in `argocd-secret`), where
+Account token metadata lives in argocd-secret (`state.account_tokens`, as Argo CD keeps it), where
 `auth.authenticate` checks every API key against it.
 """
 
@@ -183,7 +183,7 @@ def delete_token(state: State, req: Request) -> dict[str, Any]:
         kept = [t for t in state.account_tokens.get(name, []) if t["id"] != token_id]
         if len(kept) == len(state.account_tokens.get(name, [])):
             raise GrpcError(NOT_FOUND, f"failed to update account: token with id '{token_id}' does not exist")
-        state.account_tokens[name] = kept
+        state.set_account_tokens(name, kept)
     return {}
 
 

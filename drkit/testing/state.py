@@ -60,8 +60,6 @@ class State:
         self.release = Release.parse(argocd_version)  # which Argo CD release this instance behaves as
         self.tracking_method = tracking_method  # argocd-cm `application.resourceTrackingMethod`, "" when unset
         self.app_namespaces = list(app_namespaces)
-        # API-key metadata per account, as argocd-secret `accounts.<name>.tokens` holds it (id, issuedAt, expiresAt)
-        self.account_tokens: dict[str, list[dict[str, Any]]] = {}
         self.password_mtime: dict[str, int] = {}  # account -> when its password last changed (PasswordMtime)
         self.static_tokens: dict[str, str] = {}
         self.policies: dict[str, list[tuple[str, str, str]]] = {"admin": [("*", "*", "*")]}
@@ -116,6 +114,17 @@ class State:
         with self.lock:
             cm = self.kube.find("configmaps", self.namespace, install.ARGOCD_CM)
             return install.accounts((cm or {}).get("data") or {}, self.secrets.settings)
+
+    @property
+    def account_tokens(self) -> dict[str, list[dict[str, Any]]]:
+        """API-key metadata per account, read from argocd-secret `accounts.<name>.tokens` (`admin.tokens`), so a
+        restored argocd-secret brings the source's API keys back with its signing key, as in Argo CD."""
+        with self.lock:
+            return install.account_tokens(self.secrets.settings)
+
+    def set_account_tokens(self, account: str, records: list[dict[str, Any]]) -> None:
+        """Store an account's API-key records in argocd-secret, as SettingsManager.UpdateAccount does."""
+        install.update_secret(self.kube, self.namespace, {install.tokens_key(account): install.stored_tokens(records)})
 
     @property
     def users(self) -> dict[str, str]:
