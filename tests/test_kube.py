@@ -243,3 +243,25 @@ def test_a_target_token_is_refused_before_the_signing_key_is_replaced(
         live(target, "secrets")["argocd-secret"]["data"][kk.SIGNING_KEY]
         == before["argocd-secret"]["data"][kk.SIGNING_KEY]
     )
+
+
+def test_a_password_login_logs_in_again_once_the_source_key_is_restored(
+    tmp_path: Path, age_key: tuple[str, Path]
+) -> None:
+    """--username/--password: the session token dies with the target's key, so drkit logs in again after the
+    Secrets are written, now against the source's restored password hash; the restore then goes on."""
+    recipient, identity = age_key
+    with (
+        Simulator(kube=True, admin_password="shared-pw-1", app_namespaces=("team-a",)) as old,
+        Simulator(kube=True, admin_password="shared-pw-1", app_namespaces=("team-a",)) as new,
+    ):
+        seed.load(old, seed.read("demo"))
+        old.write_kubeconfig(tmp_path / "source.kubeconfig")
+        new.write_kubeconfig(tmp_path / "target.kubeconfig")
+        store = tmp_path / "store"
+        assert export(old, store, tmp_path, "--encrypt", f"age:{recipient}").exit_code == 0
+        kube = ["--kube", "--kubeconfig", str(tmp_path / "target.kubeconfig"), "--identity", str(identity)]
+        login = ["--server", new.address, "--plaintext", "--username", "admin", "--password", "shared-pw-1"]
+        done = drkit("restore", *login, "--store", str(store), "--instance", INSTANCE, "latest", *kube, "--no-sync")
+        assert done.exit_code == 0, done.output
+        assert live(new, "secrets")["argocd-secret"] == stored(store, "secrets", identity)["argocd-secret"]

@@ -6,9 +6,7 @@ URL, a message or a repr.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
 import os
 import random
@@ -23,6 +21,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from drkit import __version__
+from drkit.argocd import tokens
 from drkit.argocd.answers import error_of
 from drkit.argocd.kinds import KINDS
 from drkit.argocd.versions import Version, parse_version
@@ -125,7 +124,19 @@ class Client:
         """A client holding a session token from `POST /api/v1/session`."""
         anonymous = cls(server, "", **options)
         answer = anonymous.request("POST", "/api/v1/session", body={"username": username, "password": password})
-        return cls(server, answer["token"], **options)
+        client = cls(server, answer["token"], **options)
+        client._login = (username, password)  # for `relogin`; never in a repr or a message
+        return client
+
+    def relogin(self) -> bool:
+        """Log in again with the password this client logged in with (the server's signing key changed, so its
+        session token died); False for a token client, which has nothing to log in with."""
+        login = getattr(self, "_login", None)
+        if login is None:
+            return False
+        answer = self.request("POST", "/api/v1/session", body={"username": login[0], "password": login[1]})
+        self.session.headers["Authorization"] = f"Bearer {answer['token']}"
+        return True
 
     # verbs --------------------------------------------------------------------------------------------
 
@@ -258,13 +269,8 @@ class Client:
         return self.get(path).get("value") == "yes"
 
     def signed_by(self, key: bytes) -> bool:
-        """Does this client's token verify under `key` (HS256, as Argo CD signs with server.secretkey)? Local only."""
-        token = self.session.headers.get("Authorization", "").removeprefix("Bearer ")
-        parts = token.split(".")
-        if len(parts) != 3:
-            return False
-        mac = hmac.new(key, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
-        return hmac.compare_digest(base64.urlsafe_b64encode(mac).rstrip(b"=").decode(), parts[2])
+        """Does this client's token verify under `key` (as Argo CD signs with server.secretkey)? Checked locally."""
+        return tokens.signed_by(self.session.headers.get("Authorization", "").removeprefix("Bearer "), key)
 
     def release(self) -> Version | None:
         """The server's Argo CD release as (major, minor, patch), for `versions.dropped`; None when unknown."""

@@ -20,7 +20,6 @@ from drkit.argocd.refs import MAY_USE, Index, kinds_to_read, refs  # noqa: F401 
 from drkit.errors import ApiError, AuthError, Stop, ends_run
 from drkit.restore import kube as kube_restore
 from drkit.restore import readback
-from drkit.restore.credentials import Credentials
 from drkit.restore.kube import KubeTarget
 from drkit.restore.pipeline import Beside, Written, with_waiters
 from drkit.restore.plan import Plan, Step, plan
@@ -231,7 +230,7 @@ def restore(
         warn(warning)
     kube_done: list[Outcome] = []
     if kube is not None:
-        credentials, options, kube_done = write_kube(client, kube, backup.objects, credentials, options, stop)
+        credentials, options, kube_done = kube_restore.write(client, kube, backup.objects, credentials, options, stop)
         if stop:  # a Kubernetes write failed (a missing RBAC rule, a conflict) or a signal came: no API call after it
             report = RestoreReport(backup.backup_id, options.dry_run, objects=kube_done, target_version=version)
             report.notes += warnings
@@ -265,33 +264,6 @@ def restore(
         report.still_disarmed = still_disarmed(targets, appsets, report.converged)
     report.not_in_backup = not_in_backup(the_plan, objects)
     return report
-
-
-def write_kube(
-    client: Client, kube: KubeTarget, objects: Objects, credentials: Any, options: RestoreOptions, stop: Stop
-) -> tuple[Any, RestoreOptions, list[Outcome]]:
-    """Plan the captured ConfigMaps and Secrets (every read and check first), then, unless a dry run, write them.
-
-    Returns the credentials with what the Secrets hold beneath the file's, the options (`keep_tokens` when the
-    source's signing key is restored), and the outcomes (planned ones in a dry run).
-    """
-    steps = kube_restore.plan(kube, objects)
-    written = {"secrets": [s.body for s in steps if s.kind == "secrets"]}  # remapped: keyed as the API objects are
-    credentials = (credentials or Credentials({}, [])).over(kube_restore.captured_credentials(written))
-    options = replace(options, keep_tokens=kube_restore.keeps_tokens(kube, steps))
-    key = kube_restore.signing_key(steps)
-    if key is None or options.dry_run:
-        client.can_i("applications", "get", "*")  # a refused token stops here, before the first write
-    elif not client.signed_by(key):
-        raise AuthError(
-            "the Argo CD token is not signed by the backup's server.secretkey, which this restore writes into "
-            "argocd-secret: once written, the target refuses every token signed by its current key",
-            hint="pass a token of the source instance (it is valid once the key is restored), or "
-            "--kube-keep-target-secretkey to keep the target's key (project role tokens are then to re-issue)",
-        )
-    if options.dry_run:
-        return credentials, options, kube_restore.planned(steps)
-    return credentials, options, kube_restore.apply(kube, steps, stop)
 
 
 def converging(

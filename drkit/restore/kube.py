@@ -12,14 +12,14 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from drkit.argocd.urls import normalize_server
-from drkit.errors import ApiError, Stop
+from drkit.errors import ApiError, AuthError, Stop
 from drkit.kube import kinds as kk
 from drkit.kube.client import KubeClient
-from drkit.restore.credentials import FIELDS
+from drkit.restore.credentials import FIELDS, Credentials
 from drkit.restore.remap import remap_repo_url
 from drkit.restore.report import Outcome
 from drkit.restore.values import B64, BOOL, INT, SECRET, SECRET_LIST, SECRET_MAP, Secret
@@ -206,3 +206,44 @@ def _fields(raw: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
 
 def _text(value: str) -> str:
     return base64.b64decode(value).decode("utf-8", "replace") if value else ""
+
+
+def write(
+    client: Any, kube: KubeTarget, objects: dict[str, list[Doc]], credentials: Any, options: Any, stop: Stop
+) -> tuple[Any, Any, list[Outcome]]:
+    """Plan the captured ConfigMaps and Secrets (every read and check first), then, unless a dry run, write them.
+
+    Returns the credentials with what the Secrets hold beneath the file's, the options (`keep_tokens` when the
+    source's signing key is restored), and the outcomes (planned ones in a dry run).
+    """
+    steps = plan(kube, objects)
+    written = {"secrets": [s.body for s in steps if s.kind == "secrets"]}  # remapped: keyed as the API objects are
+    credentials = (credentials or Credentials({}, [])).over(captured_credentials(written))
+    options = replace(options, keep_tokens=keeps_tokens(kube, steps))
+    key = signing_key(steps)
+    login_again = False
+    if key is None or options.dry_run:
+        client.can_i("applications", "get", "*")  # a refused token stops here, before the first write
+    elif not client.signed_by(key):
+        if not getattr(client, "_login", None):
+            raise AuthError(
+                "the Argo CD token is not signed by the backup's server.secretkey, which this restore writes into "
+                "argocd-secret: once written, the target refuses every token signed by its current key",
+                hint="pass a token of the source instance (it is valid once the key is restored), --username and "
+                "--password of a source account, or --kube-keep-target-secretkey to keep the target's key "
+                "(project role tokens are then to re-issue)",
+            )
+        login_again = True  # --username/--password: log in again once the source's key and passwords are there
+    if options.dry_run:
+        return credentials, options, planned(steps)
+    outcomes = apply(kube, steps, stop)
+    if login_again and not stop:
+        try:
+            client.relogin()
+        except AuthError as err:
+            raise AuthError(
+                f"the ConfigMaps and Secrets were restored, and with them the source's passwords: {err.message}",
+                hint="run the same restore again with the source instance's password for --username (or a token "
+                "of the source instance); what was written stays as it is",
+            ) from None
+    return credentials, options, outcomes
