@@ -262,7 +262,7 @@ def restore(
             )
         report.stopped, report.stop_code = stop.reason, stop.exit_code
         report.still_disarmed = still_disarmed(targets, appsets, report.converged)
-    report.not_in_backup = not_in_backup(the_plan, objects)
+    report.not_in_backup = not_in_backup(the_plan, objects, kube=kube is not None)
     return report
 
 

@@ -118,6 +118,11 @@ class Credentials:
         _merge(merged[under] if under else merged, _reveal(fields))
         return merged
 
+    def from_file(self, section: str, identity: str) -> bool:
+        """Does the credentials file give (at least part of) this entry, rather than a --kube backup's Secret?"""
+        key = self._index[section].get(_identity(section, identity))
+        return key is not None and (section, key) not in self._captured
+
     def unused(self) -> list[str]:
         """Credentials-file entries no lookup asked for, as `section "key"`: most likely a URL typo."""
         with self._lock:

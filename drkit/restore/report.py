@@ -14,6 +14,11 @@ SETTINGS_NOTE = (
     "settings: argocd-cm, argocd-rbac-cm, local accounts and passwords, SSO and notifications config cannot be "
     "restored through the Argo CD API; re-apply them from where you manage Argo CD's own configuration"
 )
+KUBE_SETTINGS_NOTE = (
+    "settings: argocd-cm, argocd-rbac-cm, accounts, SSO and notifications were restored from the backup's "
+    "ConfigMaps and Secrets (--kube); argocd-cmd-params-cm is read only when Argo CD's components start: restart "
+    "argocd-server, argocd-repo-server and argocd-application-controller if it changed"
+)
 
 
 @dataclass
@@ -155,8 +160,9 @@ def _converged_line(r: Any) -> str:
     return f"  {r.namespace}/{r.name}: {state}" + (f": {r.message}" if r.message else "")
 
 
-def not_in_backup(the_plan: Plan, objects: Objects) -> list[str]:
-    """What an API-only backup could not hold, object by object, and what to do about it."""
+def not_in_backup(the_plan: Plan, objects: Objects, kube: bool = False) -> list[str]:
+    """What an API-only backup could not hold, object by object, and what to do about it; with `kube` (the
+    backup's ConfigMaps and Secrets were restored too) only what even those left out."""
     creds = the_plan.credentials
     out = []
     for step in the_plan.steps:
@@ -165,7 +171,8 @@ def not_in_backup(the_plan: Plan, objects: Objects) -> list[str]:
         if row.credentials and step.action != "skip":
             section, key = row.credentials
             if creds is not None and creds.lookup(section, step.doc[key]):
-                out.append(f"{label}: credentials re-injected from the credentials file")
+                if not kube or creds.from_file(section, step.doc[key]):
+                    out.append(f"{label}: credentials re-injected from the credentials file")
             elif step.needs_credentials:
                 out.append(f"{label}: credentials missing (the API never returns them); add it to the credentials file")
         if row.data_from_credentials and step.action == "skip":
@@ -178,13 +185,13 @@ def not_in_backup(the_plan: Plan, objects: Objects) -> list[str]:
         )
     for kind, docs in objects.items():
         hidden = KINDS[kind].unreturned
-        if docs and hidden:
+        if docs and hidden and not kube:  # the Secrets a --kube backup restored hold every field
             out.append(
                 f"{kind}: {', '.join(hidden[:-1])} and {hidden[-1]} are never returned by the API; set them in the "
                 "credentials file if used"
             )
     out += [f"credentials file entry {e} was not used (a URL typo?)" for e in (creds.unused() if creds else [])]
-    return out + [SETTINGS_NOTE]
+    return out + [KUBE_SETTINGS_NOTE if kube else SETTINGS_NOTE]
 
 
 @dataclass
