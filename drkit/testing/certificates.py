@@ -170,16 +170,15 @@ def create(state: State, req: Request) -> dict[str, Any]:
     entries = [_validated(item) for item in (req.body or {}).get("items") or []]
     created = []
     with state.lock:
-        index = {
-            (c["serverName"], c["certType"], c.get("certSubType", "")): i for i, c in enumerate(state.certificates)
-        }
+        stored = state.certificates  # read once, written back whole (two ConfigMaps)
+        index = {(c["serverName"], c["certType"], c.get("certSubType", "")): i for i, c in enumerate(stored)}
         for entry in entries:
             key = (entry["serverName"], entry["certType"], entry.get("certSubType", ""))
             at = index.get(key)
             if at is None:
-                index[key] = len(state.certificates)
-                state.certificates.append(entry)
-            elif state.certificates[at]["certData"] == entry["certData"]:
+                index[key] = len(stored)
+                stored.append(entry)
+            elif stored[at]["certData"] == entry["certData"]:
                 continue  # identical: a no-op, not reported
             elif not upsert:
                 what = "TLS certificate" if entry["certType"] == "https" else f"{entry['certSubType']} key"
@@ -187,8 +186,10 @@ def create(state: State, req: Request) -> dict[str, Any]:
                     UNKNOWN, f"{what} for host {entry['serverName']} already exists, and upsert was not specified"
                 )
             else:
-                state.certificates[at] = entry
+                stored[at] = entry
             created.append(dict(entry))
+        if created:
+            state.certificates = stored
     if created:
         state.notify()
     return {"metadata": {}, "items": created}

@@ -94,6 +94,18 @@ def seed(store: Store, namespace: str, admin_password: str) -> None:
     update_secret(store, namespace, settings)
 
 
+def replace_configmap_data(store: Store, namespace: str, name: str, data: dict[str, str]) -> None:
+    """Set a ConfigMap's whole `data`, as Argo CD's settings manager rewrites argocd-tls-certs-cm and
+    argocd-ssh-known-hosts-cm (v3.5.1 util/db/certificate.go, util/settings `SaveTLSCertificateData`)."""
+    with store.lock:
+        current = copy.deepcopy(store.get("configmaps", namespace, name))
+        current["metadata"].pop("managedFields", None)
+        if (current.get("data") or {}) == data:
+            return
+        current["data"] = data
+        store.update("configmaps", namespace, name, current, manager=MANAGER)
+
+
 def update_secret(store: Store, namespace: str, changes: dict[str, bytes | None]) -> None:
     """Set (or, for None, delete) keys of argocd-secret, as SettingsManager.updateSecret does."""
     with store.lock:

@@ -16,6 +16,7 @@ revision does.
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import threading
 import time
@@ -83,7 +84,6 @@ class State:
         self.repocreds = SecretView(self.secrets, codec.REPO_CREDS)  # url -> template
         self.write_repocreds = SecretView(self.secrets, codec.REPO_CREDS_WRITE)
         self.clusters = SecretView(self.secrets, codec.CLUSTER)  # server (no trailing /) -> cluster
-        self.certificates: list[dict[str, Any]] = []
         self.gpgkeys: dict[str, dict[str, Any]] = {}
         self.unreachable: set[str] = set()  # repo URLs and cluster servers whose connection test fails
         self.unhealthy: set[str] = set()  # app names the controller never makes Healthy
@@ -114,6 +114,34 @@ class State:
         with self.lock:
             cm = self.kube.find("configmaps", self.namespace, install.ARGOCD_CM)
             return install.accounts((cm or {}).get("data") or {}, self.secrets.settings)
+
+    @property
+    def certificates(self) -> list[dict[str, Any]]:
+        """TLS certificates and SSH known hosts, as Argo CD keeps them (v3.5.1 util/db/certificate.go): one
+        `<host> <type> <key>` line per SSH key in argocd-ssh-known-hosts-cm `ssh_known_hosts`, a PEM bundle per
+        server name in argocd-tls-certs-cm. So a ConfigMap restored through Kubernetes is what the API lists."""
+        with self.lock:
+            ssh = self.kube.find("configmaps", self.namespace, "argocd-ssh-known-hosts-cm") or {}
+            tls = self.kube.find("configmaps", self.namespace, "argocd-tls-certs-cm") or {}
+        entries = []
+        for line in ((ssh.get("data") or {}).get("ssh_known_hosts") or "").splitlines():
+            parts = line.split()
+            if len(parts) == 3 and not line.startswith("#"):
+                host, sub, key = parts
+                entries.append({"serverName": host, "certType": "ssh", "certSubType": sub, "certData": _b64(key)})
+        for host, pem in (tls.get("data") or {}).items():
+            entries.append({"serverName": host, "certType": "https", "certData": _b64(pem)})
+        return entries
+
+    @certificates.setter
+    def certificates(self, entries: list[dict[str, Any]]) -> None:
+        lines = [
+            f"{e['serverName']} {e['certSubType']} {_text(e['certData'])}" for e in entries if e["certType"] == "ssh"
+        ]
+        pems = {e["serverName"]: _text(e["certData"]) for e in entries if e["certType"] == "https"}
+        ssh = {"ssh_known_hosts": "".join(f"{line}\n" for line in lines)} if lines else {}
+        install.replace_configmap_data(self.kube, self.namespace, "argocd-ssh-known-hosts-cm", ssh)
+        install.replace_configmap_data(self.kube, self.namespace, "argocd-tls-certs-cm", pems)
 
     @property
     def account_tokens(self) -> dict[str, list[dict[str, Any]]]:
@@ -318,3 +346,11 @@ class State:
         preserve = bool((appset["spec"].get("syncPolicy") or {}).get("preserveResourcesOnDeletion"))
         for app_key in [k for k, a in self.applications.items() if specs.owned(a, uid)]:
             self.delete_app(app_key, False if preserve else None, "")
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _text(encoded: str) -> str:
+    return base64.b64decode(encoded).decode()

@@ -160,3 +160,21 @@ def test_delete_with_filter_and_without_filter_wipes_all(sim: Simulator) -> None
     requests.delete(f"{sim.url}/api/v1/certificates", headers=h(sim))
     assert listed(sim) == []
     assert sim.certificates == []
+
+
+def test_certificates_live_in_argocd_s_configmaps(sim: Simulator) -> None:
+    """util/db/certificate.go: a TLS certificate is argocd-tls-certs-cm's key for its host, an SSH key a line of
+    argocd-ssh-known-hosts-cm; what Kubernetes writes there is what the API lists (a --kube restore's ConfigMaps)."""
+    assert create(sim, [{"serverName": "helm.example.com", "certType": "https", "certData": b64(EC_PEM)}]).ok
+    tls = sim.kube.get("configmaps", sim.namespace, "argocd-tls-certs-cm")
+    assert tls["data"] == {"helm.example.com": EC_PEM.strip()}
+    known = sim.kube.get("configmaps", sim.namespace, "argocd-ssh-known-hosts-cm")
+    line = f"git.example.com ssh-ed25519 {ED25519_KEY}"
+    sim.kube.update(
+        "configmaps",
+        sim.namespace,
+        "argocd-ssh-known-hosts-cm",
+        {**known, "data": {"ssh_known_hosts": known["data"]["ssh_known_hosts"] + line + "\n"}},
+        manager="kubectl",
+    )
+    assert ("git.example.com", "ssh-ed25519") in {(i["serverName"], i.get("certSubType")) for i in listed(sim)}
