@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 from typing import Any
 
 from drkit.testing import Simulator
@@ -11,8 +14,9 @@ from drkit.testing.seed import load
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbjphcGlLZXkifQ.bench"
 
 
-def seed_document(apps: int, projects: int = 10) -> dict[str, Any]:
-    """A seed with `apps` Helm and directory applications, each with inline values (real-sized specs)."""
+def seed_document(apps: int, projects: int = 10, repositories: int = 0) -> dict[str, Any]:
+    """A seed with `apps` Helm and directory applications, each with inline values (real-sized specs); with
+    `repositories`, that many more repositories with credentials of their own (`credentialed`)."""
     repos = [f"https://git.example.com/team-{i}/deploy.git" for i in range(projects)]
     doc: dict[str, Any] = {
         "repocreds": [{"url": "https://git.example.com/", "username": "bot", "password": "bench-secret"}],
@@ -34,6 +38,9 @@ def seed_document(apps: int, projects: int = 10) -> dict[str, Any]:
         ],
         "applications": [],
     }
+    doc["repositories"] += [
+        {"repo": url, "type": "git", **fields} for url, fields in credentialed(repositories).items()
+    ]
     for n in range(apps):
         team = n % projects
         source: dict[str, Any] = {"repoURL": repos[team], "targetRevision": "main", "path": f"apps/app-{n}"}
@@ -99,11 +106,45 @@ def largest(apps: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
     return sorted(apps, key=lambda app: resource_count("argocd", app["metadata"]["name"]))[-count:]
 
 
-def credentials_file(path: str) -> str:
-    """A credentials file for the benchmark instance's repocreds and clusters."""
+@functools.cache  # OpenSSH's format holds a random check number: the same key is written the same way once
+def credentialed(count: int) -> dict[str, dict[str, str]]:
+    """`count` repositories with credentials of their own, by URL, as a real instance holds them: every other one
+    over HTTPS with a username and a 40-character token, the others over SSH with an ed25519 OpenSSH private key
+    (387 bytes). Each key is derived from the repository's number; the credentials file gets the same values."""
+    repos: dict[str, dict[str, str]] = {}
+    for n in range(count):
+        digest = hashlib.sha256(f"bench-repository-{n}".encode()).digest()
+        if n % 2:
+            repos[f"git@git.internal.example.com:services/svc-{n:05d}.git"] = {"sshPrivateKey": ssh_key(digest)}
+        else:
+            token = "ghp_" + base64.b32encode(digest).decode().lower()[:36]
+            repos[f"https://git.internal.example.com/services/svc-{n:05d}.git"] = {"username": "ci", "password": token}
+    return repos
+
+
+def ssh_key(seed: bytes) -> str:
+    """An unencrypted ed25519 private key in OpenSSH format, from a 32-byte seed."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.from_private_bytes(seed)
+    encoding, form = serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH
+    return key.private_bytes(encoding, form, serialization.NoEncryption()).decode()
+
+
+def credentials_file(path: str, repositories: int = 0) -> str:
+    """A credentials file for the benchmark instance's repocreds and clusters (and its `repositories` ones)."""
     lines = ["repocreds:", "  https://git.example.com/:", "    password: bench-secret", "clusters:"]
     for i in range(3):
         lines += [f"  https://cluster-{i}.example.com:6443:", "    bearerToken: bench-cluster-token"]
+    if repositories:
+        lines.append("repositories:")
+    for url, fields in credentialed(repositories).items():
+        lines.append(f"  {url}:")
+        if "password" in fields:
+            lines.append(f"    password: {fields['password']}")
+        else:
+            lines += ["    sshPrivateKey: |", *(f"      {line}" for line in fields["sshPrivateKey"].splitlines())]
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
     return path
