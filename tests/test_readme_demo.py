@@ -33,7 +33,7 @@ def run_block(
     """
     if env is None:
         env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    env = {k: v for k, v in env.items() if not k.startswith(("DRKIT_", "ARGOCD_", "DEMO"))}
+    env = {k: v for k, v in env.items() if not k.startswith(("DRKIT_", "ARGOCD_", "DEMO")) or k == "DRKIT_SIM_NOW"}
     env |= {"DRKIT_STORE": str(store), "PYTHONUNBUFFERED": "1"}
     # `pip install .` would reinstall the package under test: the venv already holds it (editable, or the wheel)
     script = re.sub(r"^python -m pip install \.\s*$", "true", script, flags=re.MULTILINE)
