@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,6 +26,7 @@ from drkit.restore.report import Outcome
 from drkit.restore.values import B64, BOOL, INT, SECRET, SECRET_LIST, SECRET_MAP, Secret
 
 Doc = dict[str, Any]
+WORKERS = 8  # Kubernetes requests in flight at once (the client's connection pool holds as many)
 SECTION = {"repository": "repositories", "repo-creds": "repocreds", "cluster": "clusters"}
 REPOSITORY_TYPES = {"repository": False, "repository-write": False, "repo-creds": True, "repo-write-creds": True}
 
@@ -51,25 +53,30 @@ class KubeStep:
 
 
 def plan(target: KubeTarget, objects: dict[str, list[Doc]]) -> list[KubeStep]:
-    """Each captured object against the live one (all read before any write; a missing rule stops here)."""
-    steps = []
-    for kind in kk.KUBE_KINDS:
-        for doc in objects.get(kind, []):
-            name = doc["metadata"]["name"]
-            live = target.client.get(kind, name)
-            current = kk.normalize(kind, live) if live else None
-            body = retarget(doc, target, current)
-            keys = kk.differing_keys(body, current)
-            if current is None:
-                steps.append(KubeStep(kind, name, "create", body, live, keys))
-            elif current == body:
-                steps.append(KubeStep(kind, name, "unchanged", body, live, []))
-            elif current.get("immutable"):
-                reason = f"immutable on the target and differs ({', '.join(keys) or 'metadata'}): delete it first"
-                steps.append(KubeStep(kind, name, "skip", body, live, keys, reason))
-            else:
-                steps.append(KubeStep(kind, name, "update", body, live, keys))
-    return steps
+    """Each captured object against the live one (all read before any write; a missing rule stops here).
+
+    Objects are read one GET each, WORKERS at a time: a list would be one request, but needs `list` on every
+    Secret of the namespace, which the restore's Role does without (runbooks/least-privilege.md).
+    """
+    docs = [(kind, doc) for kind in kk.KUBE_KINDS for doc in objects.get(kind, [])]
+    with ThreadPoolExecutor(WORKERS) as pool:
+        return list(pool.map(lambda item: _step(target, *item), docs))
+
+
+def _step(target: KubeTarget, kind: str, doc: Doc) -> KubeStep:
+    name = doc["metadata"]["name"]
+    live = target.client.get(kind, name)
+    current = kk.normalize(kind, live) if live else None
+    body = retarget(doc, target, current)
+    keys = kk.differing_keys(body, current)
+    if current is None:
+        return KubeStep(kind, name, "create", body, live, keys)
+    if current == body:
+        return KubeStep(kind, name, "unchanged", body, live, [])
+    if current.get("immutable"):
+        reason = f"immutable on the target and differs ({', '.join(keys) or 'metadata'}): delete it first"
+        return KubeStep(kind, name, "skip", body, live, keys, reason)
+    return KubeStep(kind, name, "update", body, live, keys)
 
 
 def retarget(doc: Doc, target: KubeTarget, live: Doc | None) -> Doc:
@@ -100,26 +107,30 @@ def retarget(doc: Doc, target: KubeTarget, live: Doc | None) -> Doc:
 
 
 def apply(target: KubeTarget, steps: list[KubeStep], stop: Stop) -> list[Outcome]:
-    """Write the creates and updates, ConfigMaps first; each answer is read back against what was sent."""
-    outcomes = []
-    for step in steps:
-        if stop or step.action not in ("create", "update"):
-            reason = step.reason or ("not started: the run was stopped" if stop else None)
-            outcomes.append(Outcome(step.kind, step.name, step.action if not stop else "skip", reason=reason))
-            continue
-        try:
-            answer = _write(target.client, step)
-        except ApiError as err:
-            stop.on_error(err)
-            outcomes.append(Outcome(step.kind, step.name, "fail", error=str(err)))
-            continue
-        outcome = Outcome(step.kind, step.name, step.action, diff=[f"data.{k}" for k in step.keys] or None)
-        outcome.written = True
-        if kk.normalize(step.kind, answer) != step.body:
-            outcome.error = "the target did not store it as written (read back differs); check admission webhooks"
-            outcome.action = "fail"
-        outcomes.append(outcome)
+    """Write the creates and updates, WORKERS at a time, every ConfigMap before any Secret (a Secret may be a
+    repository Argo CD connects to at once, with settings the ConfigMaps hold); each answer is read back."""
+    outcomes: list[Outcome] = []
+    with ThreadPoolExecutor(WORKERS) as pool:
+        for kind in kk.KUBE_KINDS:
+            outcomes += pool.map(lambda step: _apply_step(target, step, stop), [s for s in steps if s.kind == kind])
     return outcomes
+
+
+def _apply_step(target: KubeTarget, step: KubeStep, stop: Stop) -> Outcome:
+    if stop or step.action not in ("create", "update"):
+        reason = step.reason or ("not started: the run was stopped" if stop else None)
+        return Outcome(step.kind, step.name, step.action if not stop else "skip", reason=reason)
+    try:
+        answer = _write(target.client, step)
+    except ApiError as err:
+        stop.on_error(err)
+        return Outcome(step.kind, step.name, "fail", error=str(err))
+    outcome = Outcome(step.kind, step.name, step.action, diff=[f"data.{k}" for k in step.keys] or None)
+    outcome.written = True
+    if kk.normalize(step.kind, answer) != step.body:
+        outcome.error = "the target did not store it as written (read back differs); check admission webhooks"
+        outcome.action = "fail"
+    return outcome
 
 
 def _write(client: KubeClient, step: KubeStep) -> Doc:
