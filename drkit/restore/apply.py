@@ -18,6 +18,7 @@ from drkit.argocd.client import Client
 from drkit.argocd.kinds import KINDS, RESTORE_ORDER, normalize
 from drkit.argocd.refs import MAY_USE, Index, kinds_to_read, refs  # noqa: F401 (kinds_to_read: for the CLI)
 from drkit.errors import ApiError, AuthError, Stop, ends_run
+from drkit.kube import settings as kube_settings
 from drkit.restore import kube as kube_restore
 from drkit.restore import readback
 from drkit.restore.kube import KubeTarget
@@ -226,6 +227,8 @@ def restore(
     objects, inferred = sources.fill_repocreds_types(objects, credentials)
     version = target_version(client)
     warnings = preflight(client, backup.manifest, version)
+    if kube is not None:  # settings keys the target's release ignores (issue 18)
+        warnings += kube_settings.unknown_keys(backup.objects.get("configmaps", []), version)
     for warning in warnings:
         warn(warning)
     kube_done: list[Outcome] = []
