@@ -79,7 +79,7 @@ def test_prune_keeps_the_newest_trusted_backup_and_ignores_foreign_folders(sim: 
     good = _export(sim, store)
     with sim.lock:  # the instance empties: every later export is flagged suspicious
         sim.projects.clear()
-        sim.certificates.clear()
+        sim.certificates = []  # stored in two ConfigMaps: assigned whole
     flagged = [_export(sim, store) for _ in range(2)]
     assert all(backup.read_manifest(store, INSTANCE, f).get("suspicious") for f in flagged)
     store.put(f"{INSTANCE}/manual/{backup.MANIFEST}", b"hand-copied: true\n")

@@ -170,7 +170,7 @@ def create(state: State, req: Request) -> dict[str, Any]:
     entries = [_validated(item) for item in (req.body or {}).get("items") or []]
     created = []
     with state.lock:
-        stored = state.certificates  # read once, written back whole (two ConfigMaps)
+        stored = list(state.certificates)  # read once, written back whole (two ConfigMaps)
         index = {(c["serverName"], c["certType"], c.get("certSubType", "")): i for i, c in enumerate(stored)}
         for entry in entries:
             key = (entry["serverName"], entry["certType"], entry.get("certSubType", ""))

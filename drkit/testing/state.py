@@ -116,7 +116,7 @@ class State:
             return install.accounts((cm or {}).get("data") or {}, self.secrets.settings)
 
     @property
-    def certificates(self) -> list[dict[str, Any]]:
+    def certificates(self) -> tuple[dict[str, Any], ...]:
         """TLS certificates and SSH known hosts, as Argo CD keeps them (v3.5.1 util/db/certificate.go): one
         `<host> <type> <key>` line per SSH key in argocd-ssh-known-hosts-cm `ssh_known_hosts`, a PEM bundle per
         server name in argocd-tls-certs-cm. So a ConfigMap restored through Kubernetes is what the API lists."""
@@ -131,10 +131,10 @@ class State:
                 entries.append({"serverName": host, "certType": "ssh", "certSubType": sub, "certData": _b64(key)})
         for host, pem in (tls.get("data") or {}).items():
             entries.append({"serverName": host, "certType": "https", "certData": _b64(pem)})
-        return entries
+        return tuple(entries)  # a copy: assign the whole list to change it (a mutated list would be lost)
 
     @certificates.setter
-    def certificates(self, entries: list[dict[str, Any]]) -> None:
+    def certificates(self, entries: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> None:
         lines = [
             f"{e['serverName']} {e['certSubType']} {_text(e['certData'])}" for e in entries if e["certType"] == "ssh"
         ]

@@ -159,7 +159,7 @@ def test_delete_with_filter_and_without_filter_wipes_all(sim: Simulator) -> None
     assert not listed(sim, "?hostNamePattern=gitlab.com")
     requests.delete(f"{sim.url}/api/v1/certificates", headers=h(sim))
     assert listed(sim) == []
-    assert sim.certificates == []
+    assert sim.certificates == ()
 
 
 def test_certificates_live_in_argocd_s_configmaps(sim: Simulator) -> None:
