@@ -267,3 +267,20 @@ def test_a_password_login_logs_in_again_once_the_source_key_is_restored(
         done = drkit("restore", *login, "--store", str(store), "--instance", INSTANCE, "latest", *kube, "--no-sync")
         assert done.exit_code == 0, done.output
         assert live(new, "secrets")["argocd-secret"] == stored(store, "secrets", identity)["argocd-secret"]
+
+
+def test_a_drill_of_a_kube_backup_restores_and_reads_back_its_configmaps_and_secrets(
+    source: Simulator, tmp_path: Path, age_key: tuple[str, Path]
+) -> None:
+    """`drill --simulate` gives the scratch Argo CD a Kubernetes API: the Secrets are restored (the signing key
+    with them) and read back like every other object, with no credentials file."""
+    recipient, identity = age_key
+    store = tmp_path / "store"
+    assert export(source, store, tmp_path, "--encrypt", f"age:{recipient}").exit_code == 0
+    drilled = drkit("drill", "--simulate", "--store", str(store), "--instance", INSTANCE, "--identity", str(identity),
+                    "--timeout", "120", "-o", "json")  # fmt: skip
+    assert drilled.exit_code == 0, drilled.output
+    record = json.loads(drilled.stdout)
+    kube_objects = len(stored(store, "configmaps", identity)) + len(stored(store, "secrets", identity))
+    assert record["objects"]["identical"] == record["objects"]["compared"] >= kube_objects + 40
+    assert record["differences"] == [] and record["apps"]["failed"] == 0

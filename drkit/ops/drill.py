@@ -19,12 +19,24 @@ from drkit.backup import format as backup
 from drkit.backup import schema
 from drkit.backup.store import Store
 from drkit.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, IntegrityError, ObjectNotFound
+from drkit.restore import kube as kube_restore
 from drkit.restore.apply import RestoreOptions, RestoreReport, diff, restore
+from drkit.restore.kube import KubeTarget
 
 DRILLS = "drills"
 PHASES = ("load", "apply", "converge")
+
+
+@dataclass
+class Scratch:
+    """Where a drill restores: the scratch Argo CD, and its namespace when the backup holds Secrets (--kube)."""
+
+    client: Client
+    kube: KubeTarget | None = None
+
+
 # Opens the scratch Argo CD for a loaded backup (a throwaway --server, or the simulator) and closes it after.
-Connect = Callable[[backup.Backup], AbstractContextManager[Client]]
+Connect = Callable[[backup.Backup], AbstractContextManager[Client | Scratch]]
 
 
 @dataclass
@@ -107,7 +119,7 @@ def drill(
     started = backup.utcnow()
     phases = dict.fromkeys(PHASES, 0.0)
     mark = clock()
-    loaded = backup.load(store, instance, backup_ref, require=options.kinds, keys=keys)  # keys: an encrypted one
+    loaded = backup.load(store, instance, backup_ref, schema.KINDS, require=options.kinds, keys=keys)
     phases["load"] = clock() - mark
     if target.rstrip("/") == str(loaded.manifest.get("server", "")).rstrip("/"):
         raise ConfigError(
@@ -123,20 +135,31 @@ def drill(
         finally:
             phases["converge"] = clock() - begin
 
-    with connect(loaded) as client:
+    with connect(loaded) as opened:
+        scratch = opened if isinstance(opened, Scratch) else Scratch(opened)
+        client, kube = scratch.client, scratch.kube
         mark = clock()
-        report = restore(client, loaded, credentials, options, converge=timed_converge if converge else None)
+        run = {"converge": timed_converge if converge else None, "kube": kube}
+        report = restore(client, loaded, credentials, options, **run)
         phases["apply"] = clock() - mark - phases["converge"]
         readback = diff(client, loaded, options)
-    compared = [s for s in readback.plan.steps if s.action != "skip"]
-    differences = [f"{s.kind} {s.name}: " + _what(s.action, s.changes) for s in compared if s.action != "unchanged"]
+        steps = [(s.kind, s.name, s.action, s.changes) for s in readback.plan.steps]
+        if kube is not None:  # the ConfigMaps and Secrets, read back as a second restore would plan them
+            steps += [
+                (s.kind, s.name, s.action, [f"data.{k}" for k in s.keys])
+                for s in kube_restore.plan(kube, loaded.objects)
+            ]
+    compared = [s for s in steps if s[2] != "skip"]
+    differences = [
+        f"{kind} {name}: " + _what(action, changes) for kind, name, action, changes in compared if action != "unchanged"
+    ]
     apps = [r for r in report.converged if getattr(r, "kind", "applications") == "applications"]
     counts = {
         "restored": sum(1 for o in report.objects if o.action in ("create", "update", "unchanged")),
-        "identical": sum(1 for s in compared if s.action == "unchanged"),
+        "identical": sum(1 for s in compared if s[2] == "unchanged"),
         "failed": sum(1 for o in report.objects if o.action == "fail"),
         "compared": len(compared),
-        "skipped": len(readback.plan.steps) - len(compared),
+        "skipped": len(steps) - len(compared),
     }
     return DrillResult(
         drill_id=backup.new_backup_id(started),
