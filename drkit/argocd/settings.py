@@ -35,6 +35,13 @@ SYNC_SETTINGS = (
      "syncs with the Replace option are refused"),
 )  # fmt: skip
 KEPT = tuple(name for name, _, _ in SYNC_SETTINGS)
+# The first release whose settings answer has the field (server/settings/settings.proto at v2.12.0, v2.13.0,
+# v2.14.0, v3.2.0 and v3.3.0): before it, an absent field says nothing of what the instance does.
+REPORTED_SINCE = {
+    "impersonationEnabled": (2, 13, 0),
+    "hydratorEnabled": (2, 14, 0),
+    "syncWithReplaceAllowed": (3, 3, 0),
+}
 ANNOTATION_DEFAULT = (3, 0, 0)  # `util/argo/resource_tracking.go`: label before v3.0.0, annotation after
 EMPTY = (None, "", False, [], {})
 
@@ -71,6 +78,9 @@ def differences(
     """One warning per kept setting where the target differs from the backup's source, tracking method first."""
     out = []
     for name, key, effect in SYNC_SETTINGS:
+        since = REPORTED_SINCE.get(name)
+        if since and any(v is not None and v < since for v in (source_version, target_version)):
+            continue  # one side's release does not report it: no comparison to make
         if name == "trackingMethod":
             was, now = tracking_method(source, source_version), tracking_method(target, target_version)
             if was is None or now is None:
