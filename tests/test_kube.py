@@ -284,3 +284,24 @@ def test_a_drill_of_a_kube_backup_restores_and_reads_back_its_configmaps_and_sec
     kube_objects = len(stored(store, "configmaps", identity)) + len(stored(store, "secrets", identity))
     assert record["objects"]["identical"] == record["objects"]["compared"] >= kube_objects + 40
     assert record["differences"] == [] and record["apps"]["failed"] == 0
+
+
+def test_diff_kube_names_the_keys_that_drifted_and_never_a_value(
+    source: Simulator, target: Simulator, tmp_path: Path, age_key: tuple[str, Path]
+) -> None:
+    recipient, identity = age_key
+    store = tmp_path / "store"
+    assert export(source, store, tmp_path, "--encrypt", f"age:{recipient}").exit_code == 0
+    kube = ["--kube", "--kubeconfig", str(tmp_path / "target.kubeconfig"), "--identity", str(identity)]
+    where = [*server(target, source.token), "--store", str(store), "--instance", INSTANCE, "latest", *kube]
+    assert drkit("restore", *where, "--no-sync").exit_code == 0
+    assert drkit("diff", *where).exit_code == 0  # ConfigMaps, Secrets and API objects: all as in the backup
+    secret = target.kube.get("secrets", target.namespace, "oidc-secret")
+    drifted = "a-rotated-client-secret-9f3c"
+    secret["data"]["clientSecret"] = base64.b64encode(drifted.encode()).decode()
+    target.kube.update("secrets", target.namespace, "oidc-secret", secret, manager="kubectl")
+    found = drkit("diff", *where, "-o", "json")
+    assert found.exit_code == 3
+    (item,) = [o for o in json.loads(found.stdout)["objects"] if o["action"] in ("create", "update")]
+    assert (item["kind"], item["name"], item["diff"]) == ("secrets", "oidc-secret", ["data.clientSecret"])
+    assert drifted not in found.output and not any(v in found.output for v in secret_values(source))

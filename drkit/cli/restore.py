@@ -144,15 +144,32 @@ def restore(
 @click.argument("backup_id", metavar="BACKUP")
 @opt("--kinds", help="Comma-separated kinds to compare [default: all].")
 @with_keys
+@apply_options(kube_options)
 @output_option
 def diff(
-    place: Place, server: str | None, backup_id: str, kinds: str | None, keys: Keys, output: str, **auth: Any
+    place: Place,
+    server: str | None,
+    backup_id: str,
+    kinds: str | None,
+    keys: Keys,
+    kube: bool,
+    kube_namespace: str,
+    kubeconfig: str | None,
+    kube_context: str | None,
+    output: str,
+    **auth: Any,
 ) -> None:
-    """Compare a backup with a live Argo CD instance (drift report; exit 3 when they differ)."""
+    """Compare a backup with a live Argo CD instance (drift report; exit 3 when they differ).
+
+    With --kube, its ConfigMaps and Secrets too, by the names of the keys that differ (never a value).
+    """
     from drkit.restore import apply as restoring
 
     options = restoring.RestoreOptions(kinds=kinds_option(kinds), dry_run=True)
-    loaded = backup.load(place.store, place.instance, backup_id, options.kinds, require=options.kinds, keys=keys)
-    report = restoring.diff(make_client(server, **auth), loaded, options)
+    read = options.kinds + (KUBE_KINDS if kube else ())
+    loaded = backup.load(place.store, place.instance, backup_id, read, require=options.kinds, keys=keys)
+    kubernetes = kube_client(kube, kube_namespace, kubeconfig, kube_context)
+    target = None if kubernetes is None else KubeTarget(kubernetes)
+    report = restoring.diff(make_client(server, **auth), loaded, options, target)
     emit(output, report.to_json(), report.lines())
     sys.exit(report.exit_code)

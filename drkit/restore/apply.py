@@ -347,11 +347,17 @@ def planned(the_plan: Plan, options: RestoreOptions) -> list[Outcome]:
     return out
 
 
-def diff(client: Client, backup: Any, options: RestoreOptions) -> DiffReport:
-    """The restore comparison as a drift report, without writes; `extra` lists live objects the backup lacks."""
+def diff(client: Client, backup: Any, options: RestoreOptions, kube: KubeTarget | None = None) -> DiffReport:
+    """The restore comparison as a drift report, without writes; `extra` lists live objects the backup lacks.
+
+    With `kube`, the backup's ConfigMaps and Secrets are compared too, first, by the names of the keys that differ.
+    """
     objects = remap(select(backup.objects, options), options.remap_clusters, options.remap_repos).objects
     warnings: list[str] = []
     live = read_live(client, [k for k in RESTORE_ORDER if k in objects], warnings, objects)
     the_plan = plan(objects, live, None, options)
     readback.predict_plan(the_plan, target_version(client))  # what the target's version would drop, per object
+    if kube is not None:
+        steps = kube_restore.plan(kube, backup.objects)
+        the_plan.steps[:0] = [Step(s.kind, s.name, s.action, s.body, changes=s.changes, reason=s.reason) for s in steps]
     return DiffReport(backup.backup_id, client.base, the_plan, warnings)

@@ -51,6 +51,11 @@ class KubeStep:
     keys: list[str]  # the data keys that differ, by name only
     reason: str | None = None
 
+    @property
+    def changes(self) -> list[str]:
+        """What differs, as a plan step names it: `data.<key>` (never a value)."""
+        return [f"data.{k}" for k in self.keys]
+
 
 def plan(target: KubeTarget, objects: dict[str, list[Doc]]) -> list[KubeStep]:
     """Each captured object against the live one (all read before any write; a missing rule stops here).
@@ -125,7 +130,7 @@ def _apply_step(target: KubeTarget, step: KubeStep, stop: Stop) -> Outcome:
     except ApiError as err:
         stop.on_error(err)
         return Outcome(step.kind, step.name, "fail", error=str(err))
-    outcome = Outcome(step.kind, step.name, step.action, diff=[f"data.{k}" for k in step.keys] or None)
+    outcome = Outcome(step.kind, step.name, step.action, diff=step.changes or None)
     outcome.written = True
     if kk.normalize(step.kind, answer) != step.body:
         outcome.error = "the target did not store it as written (read back differs); check admission webhooks"
@@ -143,9 +148,7 @@ def _write(client: KubeClient, step: KubeStep) -> Doc:
 
 def planned(steps: list[KubeStep]) -> list[Outcome]:
     """A dry run's outcomes: the action and which keys differ, by name."""
-    return [
-        Outcome(s.kind, s.name, s.action, diff=[f"data.{k}" for k in s.keys] or None, reason=s.reason) for s in steps
-    ]
+    return [Outcome(s.kind, s.name, s.action, diff=s.changes or None, reason=s.reason) for s in steps]
 
 
 def keeps_tokens(target: KubeTarget, steps: list[KubeStep]) -> bool:
