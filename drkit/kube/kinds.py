@@ -10,7 +10,6 @@ What is captured is what `argocd admin export` takes, plus what it lost in v3 (t
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 from collections.abc import Iterable
@@ -79,13 +78,6 @@ def referenced_secrets(configmaps: Iterable[Doc]) -> set[str]:
 def fingerprint(value: str) -> str:
     """A value shown without itself: `sha256:` and the first 12 hex digits of the sha256 of its bytes."""
     return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:12]
-
-
-def decoded(doc: Doc) -> dict[str, str]:
-    """A Secret's values as text (its `data` is base64, as the API returns it); a ConfigMap's data as it is."""
-    if doc.get("kind") == "Secret":
-        return {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in (doc.get("data") or {}).items()}
-    return dict(doc.get("data") or {})
 
 
 def summary(doc: Doc) -> Doc:
